@@ -1,0 +1,45 @@
+# shardexec: PGXS build.
+#
+# The version is set once here; the control file and install script follow it.
+
+EXTENSION = shardexec
+EXTVERSION = 0.1
+
+MODULE_big = shardexec
+OBJS = \
+	src/shardexec.o \
+	src/metadata/metadata_cache.o \
+	src/metadata/node.o \
+	src/metadata/distribute.o \
+	src/metadata/hashing.o \
+	src/metadata/ddl.o \
+	src/fdw/shardexec_fdw.o \
+	src/fdw/option.o \
+	src/fdw/deparse.o \
+	src/connection/connection.o \
+	src/connection/remote_command.o \
+	src/planner/planner.o \
+	src/executor/shard_scan.o \
+	src/executor/shard_modify.o
+
+DATA = shardexec--$(EXTVERSION).sql
+
+PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK_INTERNAL = $(libpq)
+
+# pg_regress tests run through scripts/test.sh, which starts a temporary
+# instance with shardexec preloaded; see README.md.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+EXTRA_CLEAN = results regression.diffs regression.out tmp_check log
+
+# no LLVM bitcode: it doubles the build time and nothing uses it
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+ifdef WERROR
+override CFLAGS += -Werror
+endif

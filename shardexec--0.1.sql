@@ -1,0 +1,201 @@
+/* shardexec--0.1.sql: the install script of shardexec 0.1 */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION shardexec" to load this file. \quit
+
+/*
+ * The foreign-data wrapper.  Every node is a foreign server of it; the
+ * validator checks server and user mapping options.
+ */
+CREATE FUNCTION shardexec_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION shardexec_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER shardexec
+  HANDLER shardexec_fdw_handler
+  VALIDATOR shardexec_fdw_validator;
+
+/*
+ * Catalog tables.  They are read by the backend-local metadata cache
+ * (src/metadata/metadata_cache.c), which every backend drops when they
+ * change, and dumped by pg_dump (pg_extension_config_dump below).
+ *
+ * Host, port and dbname of a node live in the options of its foreign
+ * server; shardexec.node maps the node id used in placements to it.
+ */
+CREATE TABLE node (
+    node_id int PRIMARY KEY,
+    node_name name NOT NULL UNIQUE
+);
+
+CREATE TABLE replica (
+    node_id int NOT NULL REFERENCES node (node_id),
+    host text NOT NULL,
+    port int NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    PRIMARY KEY (node_id, host, port)
+);
+
+CREATE TABLE colocation (
+    colocation_id int PRIMARY KEY,
+    shard_count int NOT NULL,
+    distribution_type regtype,
+    distribution_collation oid NOT NULL DEFAULT 0
+);
+
+CREATE TABLE dist_table (
+    table_id regclass PRIMARY KEY,
+    kind "char" NOT NULL CHECK (kind IN ('h', 'r')),
+    distribution_attnum int2 NOT NULL,
+    colocation_id int NOT NULL REFERENCES colocation (colocation_id)
+);
+CREATE INDEX ON dist_table (colocation_id);
+
+CREATE TABLE shard (
+    shard_id bigint PRIMARY KEY,
+    table_id regclass NOT NULL REFERENCES dist_table (table_id) ON DELETE CASCADE,
+    shard_index int NOT NULL,
+    hash_min int,
+    hash_max int,
+    UNIQUE (table_id, shard_index)
+);
+
+CREATE TABLE placement (
+    shard_id bigint NOT NULL REFERENCES shard (shard_id) ON DELETE CASCADE,
+    node_id int NOT NULL REFERENCES node (node_id),
+    PRIMARY KEY (shard_id, node_id)
+);
+CREATE INDEX ON placement (node_id);
+
+CREATE SEQUENCE node_id_seq AS int;
+CREATE SEQUENCE colocation_id_seq AS int;
+CREATE SEQUENCE shard_id_seq AS bigint START 102008;
+
+SELECT pg_catalog.pg_extension_config_dump('node', '');
+SELECT pg_catalog.pg_extension_config_dump('replica', '');
+SELECT pg_catalog.pg_extension_config_dump('colocation', '');
+SELECT pg_catalog.pg_extension_config_dump('dist_table', '');
+SELECT pg_catalog.pg_extension_config_dump('shard', '');
+SELECT pg_catalog.pg_extension_config_dump('placement', '');
+SELECT pg_catalog.pg_extension_config_dump('node_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('colocation_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('shard_id_seq', '');
+
+GRANT USAGE ON SCHEMA shardexec TO PUBLIC;
+GRANT SELECT ON node, replica, colocation, dist_table, shard, placement TO PUBLIC;
+
+/*
+ * Nodes.  These functions change the cluster's topology; they are not
+ * executable by PUBLIC.  A superuser may GRANT EXECUTE on them to an
+ * administrative role.
+ */
+CREATE FUNCTION add_node(node_name text, host text, port int DEFAULT 5432,
+                         dbname text DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'shardexec_add_node'
+LANGUAGE C;
+
+CREATE FUNCTION remove_node(node_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_remove_node'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION add_replica(node_name text, host text, port int DEFAULT 5432)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_add_replica'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION add_node(text, text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION remove_node(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION add_replica(text, text, int) FROM PUBLIC;
+
+/*
+ * Tables.  Distributing a table requires owning it; the functions check
+ * that themselves.
+ */
+CREATE FUNCTION create_distributed_table(table_name regclass,
+                                         distribution_column text,
+                                         shard_count int DEFAULT 32,
+                                         colocate_with regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_create_distributed_table'
+LANGUAGE C;
+
+CREATE FUNCTION create_reference_table(table_name regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_create_reference_table'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION undistribute_table(table_name regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_undistribute_table'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION shard_id_for_value(table_name regclass, value anyelement)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'shardexec_shard_id_for_value'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION shard_table_name(table_name regclass, shard_id bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'shardexec_shard_table_name'
+LANGUAGE C STABLE STRICT;
+
+/*
+ * DROP TABLE, DROP SCHEMA ... CASCADE and DROP OWNED all end here: the
+ * shards of a dropped distributed table are dropped on the nodes in the
+ * same transaction and its metadata is removed.
+ */
+CREATE FUNCTION drop_trigger()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'shardexec_drop_trigger'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER shardexec_drop ON sql_drop
+  EXECUTE FUNCTION drop_trigger();
+
+/* Views */
+CREATE VIEW nodes AS
+SELECT n.node_id,
+       n.node_name,
+       coalesce(o.host, '') AS host,
+       coalesce(o.port, '5432')::int AS port,
+       o.dbname,
+       (SELECT count(*) FROM replica r WHERE r.node_id = n.node_id)::int AS replicas
+  FROM node n
+  LEFT JOIN pg_catalog.pg_foreign_server s ON s.srvname = n.node_name
+  LEFT JOIN LATERAL (
+       SELECT max(split_part(opt, '=', 2)) FILTER (WHERE split_part(opt, '=', 1) = 'host') AS host,
+              max(split_part(opt, '=', 2)) FILTER (WHERE split_part(opt, '=', 1) = 'port') AS port,
+              max(split_part(opt, '=', 2)) FILTER (WHERE split_part(opt, '=', 1) = 'dbname') AS dbname
+         FROM unnest(s.srvoptions) AS opt) o ON true;
+
+CREATE VIEW tables AS
+SELECT d.table_id AS table_name,
+       CASE d.kind WHEN 'h' THEN 'distributed' ELSE 'reference' END AS kind,
+       a.attname AS distribution_column,
+       c.shard_count,
+       d.colocation_id
+  FROM dist_table d
+  JOIN colocation c USING (colocation_id)
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid = d.table_id AND a.attnum = d.distribution_attnum;
+
+CREATE VIEW shards AS
+SELECT s.shard_id,
+       s.table_id AS table_name,
+       s.shard_index,
+       s.hash_min,
+       s.hash_max,
+       n.node_name,
+       shard_table_name(s.table_id, s.shard_id) AS shard_table
+  FROM shard s
+  JOIN placement p USING (shard_id)
+  JOIN node n USING (node_id);
+
+GRANT SELECT ON nodes, tables, shards TO PUBLIC;

@@ -1,0 +1,417 @@
+/*-------------------------------------------------------------------------
+ *
+ * shard_modify.c
+ *		  Routing rows to their shards: INSERT, COPY FROM and the row move
+ *		  of create_distributed_table.
+ *
+ * Rows are converted once on the coordinator to COPY text format (under
+ * the transmission settings, so that every value reads back the same on
+ * the node), appended to a buffer per shard, and a shard's buffer is
+ * sent with one COPY ... FROM STDIN when it is full and at the end.  A
+ * reference table's rows go to every node holding it.  All of it happens
+ * inside the remote transactions that follow the local one, so a failure
+ * anywhere leaves nothing behind.
+ *
+ * INSERT: the planner hook lets the standard planner plan the INSERT and
+ * then replaces its ModifyTable with a CustomScan ("ShardexecInsert")
+ * whose child is the ModifyTable's source plan.  The rewriter has already
+ * filled in column defaults, so sequences and identities are evaluated
+ * once, on the coordinator, and are unique across shards.  Since a shard
+ * stores exactly the row it is sent, RETURNING is computed on the
+ * coordinator from that row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "shardexec/connection.h"
+#include "shardexec/executor.h"
+#include "shardexec/fdw.h"
+#include "shardexec/metadata.h"
+
+/* the buffered rows of all shards together stay under this many bytes */
+#define SHARD_COPY_TOTAL_BUFFER (8 * 1024 * 1024)
+#define SHARD_COPY_MIN_BUFFER (64 * 1024)
+
+struct ShardCopyState
+{
+	Relation	rel;
+	DistTableEntry *entry;
+	FmgrInfo   *outputFunctions;	/* per attribute */
+	StringInfoData *buffers;	/* per shard index */
+	int			flushSize;		/* bytes at which a shard's buffer is sent */
+	uint64		rowCount;
+	MemoryContext rowContext;	/* reset after each row */
+};
+
+typedef struct ShardInsertState
+{
+	CustomScanState css;
+	ShardCopyState *copy;
+	bool		done;
+} ShardInsertState;
+
+static void flush_shard(ShardCopyState *state, int shardIndex);
+static void append_copy_value(StringInfo buf, const char *value);
+
+static Node *create_insert_state(CustomScan *cscan);
+static void begin_insert(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *exec_insert(CustomScanState *node);
+static void end_insert(CustomScanState *node);
+static void rescan_insert(CustomScanState *node);
+static void explain_insert(CustomScanState *node, List *ancestors,
+						   ExplainState *es);
+
+static CustomScanMethods insert_scan_methods = {
+	"ShardexecInsert",
+	create_insert_state
+};
+
+static CustomExecMethods insert_exec_methods = {
+	.CustomName = "ShardexecInsert",
+	.BeginCustomScan = begin_insert,
+	.ExecCustomScan = exec_insert,
+	.EndCustomScan = end_insert,
+	.ReScanCustomScan = rescan_insert,
+	.ExplainCustomScan = explain_insert
+};
+
+/*
+ * RegisterShardModifyMethods makes the insert CustomScan known, so that
+ * plans containing it can be copied and read back.
+ */
+void
+RegisterShardModifyMethods(void)
+{
+	RegisterCustomScanMethods(&insert_scan_methods);
+}
+
+/*
+ * ShardCopyBegin prepares to route rows of rel, described by entry, to
+ * their shards.  rel must stay open until ShardCopyFinish.
+ */
+ShardCopyState *
+ShardCopyBegin(Relation rel, DistTableEntry *entry)
+{
+	ShardCopyState *state = palloc0(sizeof(ShardCopyState));
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			i;
+
+	state->rel = rel;
+	state->entry = entry;
+	state->outputFunctions = palloc0(sizeof(FmgrInfo) * tupdesc->natts);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		Oid			outFunc;
+		bool		isVarlena;
+
+		if (attr->attisdropped)
+			continue;
+		getTypeOutputInfo(attr->atttypid, &outFunc, &isVarlena);
+		fmgr_info(outFunc, &state->outputFunctions[i]);
+	}
+	state->buffers = palloc0(sizeof(StringInfoData) * entry->shardCount);
+	for (i = 0; i < entry->shardCount; i++)
+		initStringInfo(&state->buffers[i]);
+	state->flushSize = Max(SHARD_COPY_MIN_BUFFER,
+						   SHARD_COPY_TOTAL_BUFFER / entry->shardCount);
+	state->rowContext = AllocSetContextCreate(CurrentMemoryContext,
+											  "shardexec row routing",
+											  ALLOCSET_DEFAULT_SIZES);
+	return state;
+}
+
+/*
+ * ShardCopyAppend routes the row in slot (of the relation's row type) to
+ * its shard's buffer, sending the buffer when it is full.
+ */
+void
+ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot)
+{
+	TupleDesc	tupdesc = RelationGetDescr(state->rel);
+	DistTableEntry *entry = state->entry;
+	int			shardIndex = 0;
+	StringInfo	buf;
+	MemoryContext oldContext;
+	int			nestlevel;
+	bool		first = true;
+	int			i;
+
+	slot_getallattrs(slot);
+
+	if (entry->kind == DIST_KIND_HASH)
+	{
+		AttrNumber	attnum = entry->distAttnum;
+
+		if (slot->tts_isnull[attnum - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+							NameStr(TupleDescAttr(tupdesc, attnum - 1)->attname),
+							RelationGetRelationName(state->rel)),
+					 errdetail("Every row of a distributed table needs a distribution value to choose its shard.")));
+		shardIndex = FindShardForValue(entry, slot->tts_values[attnum - 1])->shardIndex;
+	}
+
+	buf = &state->buffers[shardIndex];
+	oldContext = MemoryContextSwitchTo(state->rowContext);
+	nestlevel = SetTransmissionModes();
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+
+		if (attr->attisdropped || attr->attgenerated)
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, '\t');
+		first = false;
+		if (slot->tts_isnull[i])
+			appendStringInfoString(buf, "\\N");
+		else
+			append_copy_value(buf, OutputFunctionCall(&state->outputFunctions[i],
+													  slot->tts_values[i]));
+	}
+	appendStringInfoChar(buf, '\n');
+	ResetTransmissionModes(nestlevel);
+	MemoryContextSwitchTo(oldContext);
+	MemoryContextReset(state->rowContext);
+
+	state->rowCount++;
+	if (buf->len >= state->flushSize)
+		flush_shard(state, shardIndex);
+}
+
+/*
+ * ShardCopyFinish sends what is still buffered and returns the number of
+ * rows routed.
+ */
+uint64
+ShardCopyFinish(ShardCopyState *state)
+{
+	int			i;
+
+	for (i = 0; i < state->entry->shardCount; i++)
+		flush_shard(state, i);
+	MemoryContextDelete(state->rowContext);
+	return state->rowCount;
+}
+
+/*
+ * append_copy_value appends value escaped for COPY's text format.
+ */
+static void
+append_copy_value(StringInfo buf, const char *value)
+{
+	const char *c;
+	const char *start = value;
+
+	for (c = value; *c; c++)
+	{
+		char		escaped = 0;
+
+		switch (*c)
+		{
+			case '\\':
+				escaped = '\\';
+				break;
+			case '\n':
+				escaped = 'n';
+				break;
+			case '\r':
+				escaped = 'r';
+				break;
+			case '\t':
+				escaped = 't';
+				break;
+			default:
+				continue;
+		}
+		appendBinaryStringInfo(buf, start, c - start);
+		appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, escaped);
+		start = c + 1;
+	}
+	appendBinaryStringInfo(buf, start, c - start);
+}
+
+/*
+ * flush_shard sends the buffered rows of one shard to every node holding
+ * it with COPY FROM STDIN, and empties the buffer.
+ */
+static void
+flush_shard(ShardCopyState *state, int shardIndex)
+{
+	StringInfo	buf = &state->buffers[shardIndex];
+	ShardInterval *shard = &state->entry->shards[shardIndex];
+	char	   *sql;
+	ListCell   *lc;
+
+	if (buf->len == 0)
+		return;
+
+	sql = DeparseShardInsertPrefix(state->rel, shard->shardId);
+	foreach(lc, ShardPlacementNodes(state->entry, shard))
+	{
+		ShardexecNode *node = lfirst(lc);
+		PGconn	   *conn = GetNodeConnection(node, CONNECTION_IN_TRANSACTION);
+		PGresult   *res;
+
+		MarkConnectionModified(conn);
+		SendRemoteQuery(conn, node->nodeName, sql, 0, NULL);
+		res = GetRemoteResult(conn, node->nodeName);
+		if (PQresultStatus(res) != PGRES_COPY_IN)
+		{
+			DrainRemoteResults(conn, node->nodeName);
+			ReportRemoteError(res, conn, node->nodeName, sql);
+		}
+		PQclear(res);
+
+		if (PQputCopyData(conn, buf->data, buf->len) != 1 ||
+			PQputCopyEnd(conn, NULL) != 1)
+			ReportRemoteError(NULL, conn, node->nodeName, sql);
+
+		while ((res = GetRemoteResult(conn, node->nodeName)) != NULL)
+		{
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			{
+				DrainRemoteResults(conn, node->nodeName);
+				ReportRemoteError(res, conn, node->nodeName, sql);
+			}
+			PQclear(res);
+		}
+		ReleaseNodeConnection(conn);
+	}
+	resetStringInfo(buf);
+}
+
+/*
+ * CreateShardInsertPlan returns the CustomScan that replaces the
+ * ModifyTable of an INSERT into a distributed table: sourcePlan yields
+ * the new rows in the table's attribute order; returningList, if any, is
+ * the finished RETURNING target list, whose Vars of resultRelation refer
+ * to the inserted row.
+ */
+Plan *
+CreateShardInsertPlan(Plan *sourcePlan, Index resultRelation,
+					  List *returningList, Oid relid)
+{
+	CustomScan *cscan = makeNode(CustomScan);
+
+	cscan->scan.plan.targetlist = returningList;
+	cscan->scan.plan.startup_cost = sourcePlan->startup_cost;
+	cscan->scan.plan.total_cost = sourcePlan->total_cost;
+	cscan->scan.plan.plan_rows = sourcePlan->plan_rows;
+	cscan->scan.plan.plan_width = sourcePlan->plan_width;
+	cscan->scan.scanrelid = resultRelation;
+	cscan->custom_plans = list_make1(sourcePlan);
+	cscan->custom_private = list_make1(makeInteger((int) relid));
+	cscan->methods = &insert_scan_methods;
+	return (Plan *) cscan;
+}
+
+static Node *
+create_insert_state(CustomScan *cscan)
+{
+	ShardInsertState *state = (ShardInsertState *) newNode(sizeof(ShardInsertState),
+														   T_CustomScanState);
+
+	state->css.methods = &insert_exec_methods;
+	return (Node *) state;
+}
+
+static void
+begin_insert(CustomScanState *node, EState *estate, int eflags)
+{
+	ShardInsertState *state = (ShardInsertState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	DistTableEntry *entry = LookupDistTable(RelationGetRelid(rel));
+	Plan	   *sourcePlan = linitial(cscan->custom_plans);
+
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is no longer distributed", RelationGetRelationName(rel))));
+
+	node->custom_ps = list_make1(ExecInitNode(sourcePlan, estate, eflags));
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	state->copy = ShardCopyBegin(rel, entry);
+}
+
+static TupleTableSlot *
+exec_insert(CustomScanState *node)
+{
+	ShardInsertState *state = (ShardInsertState *) node;
+	PlanState  *source = linitial(node->custom_ps);
+	TupleTableSlot *scanSlot = node->ss.ss_ScanTupleSlot;
+	EState	   *estate = node->ss.ps.state;
+	ProjectionInfo *projection = node->ss.ps.ps_ProjInfo;
+	bool		returning = node->ss.ps.plan->targetlist != NIL;
+
+	while (!state->done)
+	{
+		TupleTableSlot *sourceSlot = ExecProcNode(source);
+		int			natts = scanSlot->tts_tupleDescriptor->natts;
+		if (TupIsNull(sourceSlot))
+		{
+			state->done = true;
+			(void) ShardCopyFinish(state->copy);
+			break;
+		}
+
+		/* the source yields the row in attribute order */
+		slot_getallattrs(sourceSlot);
+		if (sourceSlot->tts_tupleDescriptor->natts < natts)
+			elog(ERROR, "INSERT source yields %d columns, the table has %d",
+				 sourceSlot->tts_tupleDescriptor->natts, natts);
+		ExecClearTuple(scanSlot);
+		memcpy(scanSlot->tts_values, sourceSlot->tts_values, sizeof(Datum) * natts);
+		memcpy(scanSlot->tts_isnull, sourceSlot->tts_isnull, sizeof(bool) * natts);
+		ExecStoreVirtualTuple(scanSlot);
+
+		ShardCopyAppend(state->copy, scanSlot);
+		estate->es_processed++;
+
+		if (returning)
+		{
+			ExprContext *econtext = node->ss.ps.ps_ExprContext;
+
+			ResetExprContext(econtext);
+			if (projection == NULL)
+				return scanSlot;
+			econtext->ecxt_scantuple = scanSlot;
+			return ExecProject(projection);
+		}
+	}
+	return NULL;
+}
+
+static void
+end_insert(CustomScanState *node)
+{
+	ExecEndNode(linitial(node->custom_ps));
+}
+
+static void
+rescan_insert(CustomScanState *node)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("an INSERT into a distributed table cannot be rescanned")));
+}
+
+static void
+explain_insert(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	/* the target table is shown by EXPLAIN's own scan description */
+}

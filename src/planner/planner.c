@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * planner.c
+ *		  The planner hooks: which queries touch distributed tables, and
+ *		  the plans that read and write them.
+ *
+ * planner_hook: a query that touches no distributed or reference table
+ * goes to the standard planner untouched (one walk over its range
+ * tables, one cached hash lookup per relation).  Otherwise:
+ *  - reads: the standard planner plans the query; set_rel_pathlist_hook
+ *    gives every distributed relation a single ShardexecScan path that
+ *    reads its shards (shard_scan.c), so any query, however complex, is
+ *    answered correctly by local execution over the shards' rows;
+ *  - INSERT: the standard planner plans it, then its ModifyTable is
+ *    replaced by the ShardexecInsert CustomScan (shard_modify.c);
+ *  - what is not supported yet (UPDATE, DELETE, MERGE, ON CONFLICT,
+ *    row locks, modifications in WITH) is refused with a clear error,
+ *    never run against the empty local shell, which would give a wrong
+ *    answer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/nodeFuncs.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planner.h"
+#include "parser/parsetree.h"
+#include "utils/lsyscache.h"
+
+#include "shardexec/executor.h"
+#include "shardexec/metadata.h"
+#include "shardexec/shardexec.h"
+
+static planner_hook_type prev_planner_hook = NULL;
+static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+
+static PlannedStmt *shardexec_planner(Query *parse, const char *query_string,
+									  int cursorOptions,
+									  ParamListInfo boundParams);
+static void shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel,
+									   Index rti, RangeTblEntry *rte);
+static bool find_distributed_tables(Node *node, void *context);
+static PlannedStmt *plan_distributed_insert(PlannedStmt *result, Query *parse);
+
+/* what find_distributed_tables found */
+typedef struct DistributedQueryInfo
+{
+	bool		touches;		/* some RTE is a distributed table */
+	int			depth;			/* 0 for the top-level query */
+} DistributedQueryInfo;
+
+/*
+ * InitPlannerHooks installs the planner hooks, chained to the previous
+ * ones.  Called once from _PG_init.
+ */
+void
+InitPlannerHooks(void)
+{
+	prev_planner_hook = planner_hook;
+	planner_hook = shardexec_planner;
+	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
+	set_rel_pathlist_hook = shardexec_set_rel_pathlist;
+}
+
+/*
+ * check_query_level refuses what one query level may not do to a
+ * distributed table.
+ */
+static void
+check_query_level(Query *query, DistributedQueryInfo *info)
+{
+	ListCell   *lc;
+
+	if (query->resultRelation > 0 &&
+		(query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE ||
+		 query->commandType == CMD_INSERT || query->commandType == CMD_MERGE))
+	{
+		RangeTblEntry *target = rt_fetch(query->resultRelation, query->rtable);
+
+		if (IsDistributedTable(target->relid))
+		{
+			const char *command = query->commandType == CMD_UPDATE ? "UPDATE" :
+				query->commandType == CMD_DELETE ? "DELETE" :
+				query->commandType == CMD_MERGE ? "MERGE" : "INSERT";
+
+			if (query->commandType != CMD_INSERT)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("%s on distributed table \"%s\" is not supported yet",
+								command, get_rel_name(target->relid))));
+			if (info->depth > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("INSERT into distributed table \"%s\" within a WITH clause is not supported yet",
+								get_rel_name(target->relid))));
+			if (query->onConflict != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("INSERT ... ON CONFLICT into distributed table \"%s\" is not supported yet",
+								get_rel_name(target->relid))));
+		}
+	}
+
+	foreach(lc, query->rowMarks)
+	{
+		RowMarkClause *rc = lfirst(lc);
+		RangeTblEntry *rte = rt_fetch(rc->rti, query->rtable);
+
+		if (rte->rtekind == RTE_RELATION && IsDistributedTable(rte->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("row locks on distributed table \"%s\" are not supported yet",
+							get_rel_name(rte->relid))));
+	}
+}
+
+/*
+ * find_distributed_tables walks a query tree, sets info->touches if any
+ * relation is a distributed or reference table, and checks each query
+ * level that has one.
+ */
+static bool
+find_distributed_tables(Node *node, void *context)
+{
+	DistributedQueryInfo *info = (DistributedQueryInfo *) context;
+
+	if (node == NULL)
+		return false;
+
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+		bool		levelTouches = false;
+		bool		result;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst(lc);
+
+			if (rte->rtekind == RTE_RELATION && IsDistributedTable(rte->relid))
+				levelTouches = true;
+		}
+		if (levelTouches)
+		{
+			info->touches = true;
+			check_query_level(query, info);
+		}
+
+		info->depth++;
+		result = query_tree_walker(query, find_distributed_tables, context, 0);
+		info->depth--;
+		return result;
+	}
+
+	return expression_tree_walker(node, find_distributed_tables, context);
+}
+
+/*
+ * shardexec_planner is the planner hook.
+ */
+static PlannedStmt *
+shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
+				  ParamListInfo boundParams)
+{
+	DistributedQueryInfo info = {false, 0};
+	PlannedStmt *result;
+
+	if (ShardexecExtensionLoaded() && parse->commandType != CMD_UTILITY)
+	{
+		/* the top level is depth 0; find_distributed_tables counts from there */
+		info.depth = -1;
+		(void) find_distributed_tables((Node *) parse, &info);
+	}
+
+	if (prev_planner_hook)
+		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+
+	if (info.touches && parse->commandType == CMD_INSERT &&
+		IsDistributedTable(rt_fetch(parse->resultRelation, parse->rtable)->relid))
+		result = plan_distributed_insert(result, parse);
+
+	return result;
+}
+
+/*
+ * plan_distributed_insert replaces the ModifyTable at the top of an
+ * INSERT into a distributed table with the ShardexecInsert scan.
+ */
+static PlannedStmt *
+plan_distributed_insert(PlannedStmt *result, Query *parse)
+{
+	ModifyTable *modify;
+	Plan	   *sourcePlan;
+	List	   *returningList = NIL;
+	Index		resultRelation;
+
+	if (!IsA(result->planTree, ModifyTable))
+		elog(ERROR, "unexpected plan for INSERT into a distributed table");
+	modify = (ModifyTable *) result->planTree;
+	if (list_length(modify->resultRelations) != 1)
+		elog(ERROR, "unexpected number of result relations");
+	resultRelation = linitial_int(modify->resultRelations);
+	sourcePlan = outerPlan(modify);
+	if (modify->returningLists != NIL)
+		returningList = linitial(modify->returningLists);
+
+	result->planTree = CreateShardInsertPlan(sourcePlan, resultRelation, returningList,
+											 rt_fetch(resultRelation, result->rtable)->relid);
+	/* initPlans of the ModifyTable (e.g. scalar subqueries in VALUES) */
+	result->planTree->initPlan = modify->plan.initPlan;
+	return result;
+}
+
+/*
+ * shardexec_set_rel_pathlist replaces the paths of a distributed
+ * relation (its local shell is empty) with the scan of its shards.
+ */
+static void
+shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+						   RangeTblEntry *rte)
+{
+	if (prev_set_rel_pathlist_hook)
+		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+
+	if (rte->rtekind != RTE_RELATION || rel->reloptkind != RELOPT_BASEREL ||
+		!IsDistributedTable(rte->relid))
+		return;
+
+	rel->pathlist = NIL;
+	rel->partial_pathlist = NIL;
+	rel->consider_parallel = false;
+	add_path(rel, (Path *) CreateShardScanPath(root, rel, rte));
+}
