@@ -79,18 +79,18 @@ static void distribute_table(Oid relid, char kind, const char *columnName,
 							 int shardCount, Oid colocateWith);
 static void check_table_can_be_distributed(Relation rel);
 static List *shard_create_commands(Relation rel, int64 shardId);
-static bool is_shippable_default(Node *expr);
-static char *shard_object_name(const char *name, int64 shardId);
 static int32 find_or_create_colocation(char kind, int shardCount, Oid distType,
 									   Oid distCollation);
 static void move_rows_to_shards(Relation rel, DistTableEntry *entry);
 
 /*
- * shard_object_name appends "_<shardId>" to name, cutting name on a
- * character boundary so that the result fits in NAMEDATALEN - 1 bytes.
+ * ShardObjectName appends "_<shardId>" to name, cutting name on a
+ * character boundary so that the result fits in NAMEDATALEN - 1 bytes:
+ * the (unquoted) name on the nodes of a shard's table, or of one of its
+ * constraints or indexes, whose name on the coordinator is name.
  */
-static char *
-shard_object_name(const char *name, int64 shardId)
+char *
+ShardObjectName(const char *name, int64 shardId)
 {
 	char		suffix[32];
 	int			keep;
@@ -107,7 +107,7 @@ shard_object_name(const char *name, int64 shardId)
 char *
 ShardTableName(const char *relname, int64 shardId)
 {
-	return shard_object_name(relname, shardId);
+	return ShardObjectName(relname, shardId);
 }
 
 /*
@@ -683,8 +683,8 @@ move_rows_to_shards(Relation rel, DistTableEntry *entry)
 }
 
 /*
- * is_shippable_default says whether a column default can be evaluated on
- * a node: only built-in functions and operators, and no sequence.
+ * is_shippable_default_walker returns true at the first node of an
+ * expression that a node could not evaluate.
  */
 static bool
 is_shippable_default_walker(Node *node, void *context)
@@ -710,8 +710,12 @@ is_shippable_default_walker(Node *node, void *context)
 	return expression_tree_walker(node, is_shippable_default_walker, context);
 }
 
-static bool
-is_shippable_default(Node *expr)
+/*
+ * IsShippableDefault says whether a column default can be evaluated on
+ * a node: only built-in functions and operators, and no sequence.
+ */
+bool
+IsShippableDefault(Node *expr)
 {
 	return !is_shippable_default_walker(expr, NULL);
 }
@@ -742,7 +746,9 @@ shard_create_commands(Relation rel, int64 shardId)
 	HeapTuple	tuple;
 	ListCell   *lc;
 
+	/* the nodes' search_path, and constants in the formats they parse */
 	nestlevel = SetDeparseSearchPath();
+	(void) SetTransmissionModes();	/* undone with nestlevel */
 	context = deparse_context_for(relname, relid);
 
 	initStringInfo(&buf);
@@ -774,7 +780,7 @@ shard_create_commands(Relation rel, int64 shardId)
 				appendStringInfo(&buf, " GENERATED ALWAYS AS (%s) STORED",
 								 deparse_expression(expr, context, false, false));
 			}
-			else if (expr != NULL && is_shippable_default(expr))
+			else if (expr != NULL && IsShippableDefault(expr))
 				appendStringInfo(&buf, " DEFAULT %s",
 								 deparse_expression(expr, context, false, false));
 		}
@@ -800,7 +806,7 @@ shard_create_commands(Relation rel, int64 shardId)
 													  ObjectIdGetDatum(con->oid)));
 		commands = lappend(commands,
 						   psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", shardName,
-									quote_identifier(shard_object_name(NameStr(con->conname), shardId)),
+									quote_identifier(ShardObjectName(NameStr(con->conname), shardId)),
 									def));
 	}
 	systable_endscan(scan);
@@ -810,34 +816,54 @@ shard_create_commands(Relation rel, int64 shardId)
 	foreach(lc, RelationGetIndexList(rel))
 	{
 		Oid			indexId = lfirst_oid(lc);
-		char	   *indexName;
-		char	   *def;
-		char	   *expected;
-		bool		unique;
 
 		if (OidIsValid(get_index_constraint(indexId)))
 			continue;
-		indexName = get_rel_name(indexId);
-		{
-			Relation	index = index_open(indexId, AccessShareLock);
-
-			unique = index->rd_index->indisunique;
-			index_close(index, AccessShareLock);
-		}
-		def = pg_get_indexdef_string(indexId);
-		expected = psprintf("CREATE %sINDEX %s ON %s USING ", unique ? "UNIQUE " : "",
-							quote_identifier(indexName),
-							quote_qualified_identifier(nspname, relname));
-		if (strncmp(def, expected, strlen(expected)) != 0)
-			elog(ERROR, "unexpected definition of index \"%s\": %s", indexName, def);
-		commands = lappend(commands,
-						   psprintf("CREATE %sINDEX %s ON %s USING %s", unique ? "UNIQUE " : "",
-									quote_identifier(shard_object_name(indexName, shardId)),
-									shardName, def + strlen(expected)));
+		commands = lappend(commands, ShardIndexCommand(indexId, shardId));
 	}
 
 	ResetTransmissionModes(nestlevel);
 	return commands;
+}
+
+/*
+ * ShardIndexCommand returns the CREATE INDEX command that builds index
+ * indexId of a distributed table on the table's shard shardId, named
+ * ShardObjectName(index name, shardId).  The definition is deparsed from
+ * the catalog under the nodes' search_path and date, interval and float
+ * formats, so expressions and predicates mean the same there.
+ */
+char *
+ShardIndexCommand(Oid indexId, int64 shardId)
+{
+	Oid			relid = IndexGetRelation(indexId, false);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+	char	   *relname = get_rel_name(relid);
+	char	   *indexName = get_rel_name(indexId);
+	char	   *def;
+	char	   *expected;
+	bool		unique;
+	int			nestlevel;
+	Relation	index;
+
+	index = index_open(indexId, AccessShareLock);
+	unique = index->rd_index->indisunique;
+	index_close(index, AccessShareLock);
+
+	nestlevel = SetDeparseSearchPath();
+	(void) SetTransmissionModes();	/* undone with nestlevel */
+	def = pg_get_indexdef_string(indexId);
+	ResetTransmissionModes(nestlevel);
+
+	expected = psprintf("CREATE %sINDEX %s ON %s USING ", unique ? "UNIQUE " : "",
+						quote_identifier(indexName),
+						quote_qualified_identifier(nspname, relname));
+	if (strncmp(def, expected, strlen(expected)) != 0)
+		elog(ERROR, "unexpected definition of index \"%s\": %s", indexName, def);
+	return psprintf("CREATE %sINDEX %s ON %s USING %s", unique ? "UNIQUE " : "",
+					quote_identifier(ShardObjectName(indexName, shardId)),
+					ShardQualifiedNameFromParts(nspname, relname, shardId),
+					def + strlen(expected));
 }
 
 /*

@@ -90,12 +90,15 @@ extern ShardInterval *FindShardForValue(DistTableEntry *entry, Datum value);
 extern Oid	DistributionHashFunction(Oid typeId, Oid *opclassId);
 
 /* distribute.c */
+extern char *ShardObjectName(const char *name, int64 shardId);
 extern char *ShardTableName(const char *relname, int64 shardId);
 extern char *ShardQualifiedName(Oid relid, int64 shardId);
 extern char *ShardQualifiedNameFromParts(const char *nspname, const char *relname,
 										 int64 shardId);
 extern List *ShardPlacementNodes(DistTableEntry *entry, ShardInterval *shard);
 extern void CheckDistributedTableOwner(Oid relid);
+extern bool IsShippableDefault(Node *expr);
+extern char *ShardIndexCommand(Oid indexId, int64 shardId);
 
 
 #endif							/* SHARDEXEC_METADATA_H */
