@@ -19,6 +19,7 @@ OBJS = \
 	src/connection/connection.o \
 	src/connection/remote_command.o \
 	src/planner/planner.o \
+	src/executor/distributed_executor.o \
 	src/executor/shard_scan.o \
 	src/executor/shard_modify.o
 

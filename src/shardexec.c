@@ -24,9 +24,11 @@
 PG_MODULE_MAGIC;
 
 /* GUC variables */
+bool		ShardexecBinaryTransfer = true;
 int			ShardexecConnectTimeout = 10;
 bool		ShardexecLogRemoteSql = false;
 int			ShardexecMaxConnectionsPerQuery = 8;
+bool		ShardexecUsePipeline = true;
 
 void		_PG_init(void);
 
@@ -61,6 +63,16 @@ _PG_init(void)
 static void
 define_gucs(void)
 {
+	DefineCustomBoolVariable("shardexec.binary_transfer",
+							 "Transfers query results from the nodes in binary format when possible.",
+							 "Binary is used when every column has a built-in type with a binary "
+							 "receive function; otherwise, or when off, results come as text.",
+							 &ShardexecBinaryTransfer,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("shardexec.connect_timeout",
 							"Seconds to wait for a connection to a node.",
 							"A node that does not answer within this time fails the statement.",
@@ -89,6 +101,16 @@ define_gucs(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("shardexec.use_pipeline",
+							 "Sends the shard queries that share a connection in one libpq pipeline.",
+							 "When off, a connection that runs several shard queries sends each one "
+							 "after the previous one's result, a round trip per query.",
+							 &ShardexecUsePipeline,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("shardexec");
 }

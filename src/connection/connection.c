@@ -4,24 +4,68 @@
  *		  The backend's connections to nodes and the remote transactions
  *		  that follow the local one.
  *
- * Connections are kept in a hash table keyed by (foreign server, user)
- * and reused across statements and transactions.  A connection is opened
- * without blocking (PQconnectStartParams and PQconnectPoll on the
- * backend's latch), so that a node that does not answer fails the
- * statement after shardexec.connect_timeout and a cancel request is
- * honoured while connecting.
+ * Connection sets.  A backend keeps, per (foreign server, user), a set of
+ * connections to the node, numbered by slot from 0, opened on demand and
+ * kept open for reuse across statements and transactions.  A statement
+ * that runs work on several shards of a node at once (the distributed
+ * executor) claims as many connections of the set as it needs with
+ * ClaimNodeConnections, all of them at once, and releases them at its
+ * end; GetNodeConnection, for the callers that run one command at a time
+ * (DDL, COPY routing, undistribute), takes one connection of the set
+ * without holding it, since such a caller is done with it before anyone
+ * else runs.
+ *
+ * A claim is a reference held by one statement ("claimed by a statement"
+ * count on the connection); a claim is "busy" while its statement has a
+ * query in flight on the connection.  A statement that needs a connection
+ * another statement of the same backend is busy on (a cursor being read,
+ * the other side of a join) gets it only after the other statement has
+ * finished its work there: the other statement's ConnectionFinishCallback
+ * reads the rest of its results into a tuplestore.  This happens only
+ * for connections that must be shared, see "Writes" below; otherwise a
+ * statement takes connections no one holds, opening new ones as needed.
+ * Claims are released at the end of the statement, or orphaned when the
+ * subtransaction or transaction that made them aborts.
+ *
+ * Acquiring all connections of a statement at once (all-or-nothing, the
+ * connects of every missing connection run in parallel under one
+ * shardexec.connect_timeout) is what will let a shared per-node cap
+ * (the pool) make a statement wait for connections without two
+ * statements waiting for each other's.
+ *
+ * Opening a connection does not block the backend: PQconnectStartParams
+ * and PQconnectPoll are driven on a WaitEventSet with the latch, so a
+ * cancel request is honoured while connecting, and a node that does not
+ * answer fails the statement after shardexec.connect_timeout.  Before an
+ * idle connection is reused it is checked for a closed socket (the node
+ * restarted, or closed it), and replaced if so.
  *
  * Remote transactions: the first time a connection is used for a
  * distributed table inside a local transaction, a remote transaction is
  * started with the local isolation level and read-only flag; savepoints
- * are mirrored lazily, one level at a time, as postgres_fdw does.  At
- * pre-commit every remote transaction is committed; on abort each one is
- * rolled back, after a cancel request if a query was still running.  A
- * connection whose state cannot be restored is closed, never reused.
+ * are mirrored lazily, one level at a time, as postgres_fdw does.  Every
+ * connection of a set has its own remote transaction.  At pre-commit
+ * every remote transaction is committed, all in parallel; on abort each
+ * one is rolled back, after a cancel request if a query was still
+ * running, with a bounded wait (CONNECTION_CLEANUP_TIMEOUT_MS) after
+ * which the connection is closed instead, so that the backend never hangs
+ * on a node that does not answer.  A connection whose state cannot be
+ * restored is closed, never reused.
+ *
+ * Writes.  Different connections are different remote transactions,
+ * which do not see each other's uncommitted writes and can block on each
+ * other's locks.  So within a transaction, a shard written through one
+ * connection is read and written through that connection only: the
+ * executor asks RequiredConnectionSlot, which answers from the shards
+ * recorded by RecordShardModification.  A caller of GetNodeConnection
+ * that writes (MarkConnectionModified) does not say which shards, so its
+ * connection becomes the only one used for that node for the rest of the
+ * transaction.  A node written over several connections cannot then be
+ * given to a single-connection caller; that is refused with an error.
  *
  * When a foreign server or user mapping changes, the syscache callbacks
  * mark the connections built from it; they are closed as soon as no
- * remote transaction is open on them.
+ * remote transaction is open on them and no statement holds them.
  *
  * Connection options: the foreign server's options (host, port, dbname
  * and any libpq option) and the user mapping's (user, password); with no
@@ -36,6 +80,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -49,42 +94,87 @@
 #include "shardexec/connection.h"
 #include "shardexec/shardexec.h"
 
+/* fixes how values are printed and parsed, see configure_sql */
+#define CONFIGURE_SQL \
+	"SET search_path = pg_catalog; SET timezone = 'UTC'; " \
+	"SET datestyle = ISO; SET intervalstyle = postgres; " \
+	"SET extra_float_digits = 3"
+
 typedef struct ConnCacheKey
 {
 	Oid			serverId;
 	Oid			userId;
 } ConnCacheKey;
 
-typedef struct ConnCacheEntry
+/* the connections of one (server, user): a hash entry */
+typedef struct ConnectionSet
 {
 	ConnCacheKey key;			/* hash key, must be first */
-	PGconn	   *conn;			/* NULL if not connected */
-	char	   *nodeName;		/* malloc'd: valid while conn is */
-	int			xactDepth;		/* 0 = no remote xact, 1 = main, >1 = savepoints */
-	bool		modified;		/* wrote something in this transaction */
-	bool		changingXactState;	/* an xact command is in flight */
-	bool		invalidated;	/* server or user mapping changed */
+	char	   *nodeName;		/* in TopMemoryContext */
+	int			nslots;
+	int			maxslots;
+	NodeConnection **slots;		/* in TopMemoryContext, stable pointers */
 	uint32		serverHashValue;
-	uint32		mappingHashValue;
-} ConnCacheEntry;
+	bool		xactFailed;		/* lost a connection that wrote in this xact */
+} ConnectionSet;
+
+/* a shard written through a connection in the current transaction */
+typedef struct ShardPinKey
+{
+	int64		shardId;
+	Oid			serverId;
+	Oid			userId;
+} ShardPinKey;
+
+typedef struct ShardPin
+{
+	ShardPinKey key;			/* hash key, must be first */
+	int			slot;
+} ShardPin;
+
+/* one connection being opened by connect_in_parallel */
+typedef struct PendingConnect
+{
+	Oid			serverId;
+	const char *nodeName;
+	PGconn	   *conn;
+	PostgresPollingStatusType status;
+	bool		done;
+} PendingConnect;
 
 static HTAB *connectionHash = NULL;
+
+/* shards written in this transaction; in TopTransactionContext */
+static HTAB *shardPins = NULL;
+
+/* claims not yet released nor orphaned */
+static dlist_head liveClaims = DLIST_STATIC_INIT(liveClaims);
 
 /* whether any connection has a remote transaction open */
 static bool xactGotConnection = false;
 
-static ConnCacheEntry *find_connection_entry(PGconn *conn);
-static PGconn *connect_to_node(ShardexecNode *node, Oid userId);
-static void configure_remote_session(PGconn *conn, const char *nodeName);
-static void begin_remote_xact(ConnCacheEntry *entry);
-static void disconnect_entry(ConnCacheEntry *entry);
+static ConnectionSet *get_connection_set(ShardexecNode *node, bool create);
+static NodeConnection *new_slot(ConnectionSet *set);
+static NodeConnection *choose_single_connection(ConnectionSet *set);
+static NodeConnection *find_connection(PGconn *conn);
+static void finish_busy_work(NodeConnection *connection);
+static void orphan_claim(ConnectionClaim *claim);
+static void prepare_connections(NodeConnection **conns, int n, bool inTransaction);
+static void check_idle_connections(NodeConnection **conns, int n);
+static void connect_in_parallel(PendingConnect *pending, int n, Oid userId);
+static void start_connect(PendingConnect *pending, Oid userId);
+static void finish_connect(PendingConnect *pending, Oid userId);
+static char *begin_xact_sql(NodeConnection *connection, int curlevel);
+static void disconnect(NodeConnection *connection);
+static void pre_commit_connections(void);
+static void abort_connections(void);
+static void end_of_xact(void);
 static void connection_xact_callback(XactEvent event, void *arg);
 static void connection_subxact_callback(SubXactEvent event,
 										SubTransactionId mySubid,
 										SubTransactionId parentSubid,
 										void *arg);
 static void connection_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
-static bool rollback_remote(ConnCacheEntry *entry, const char *command);
 
 /*
  * InitConnectionManagement registers the transaction and invalidation
@@ -96,7 +186,7 @@ InitConnectionManagement(void)
 	HASHCTL		ctl;
 
 	ctl.keysize = sizeof(ConnCacheKey);
-	ctl.entrysize = sizeof(ConnCacheEntry);
+	ctl.entrysize = sizeof(ConnectionSet);
 	connectionHash = hash_create("shardexec connections", 16, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
 
@@ -107,63 +197,146 @@ InitConnectionManagement(void)
 }
 
 /*
- * GetNodeConnection returns the current user's connection to node,
- * opening it if needed.  With CONNECTION_IN_TRANSACTION the connection is
- * inside a remote transaction (and savepoints) matching the local one.
- * The connection belongs to the cache: call ReleaseNodeConnection, never
- * PQfinish.
+ * get_connection_set returns the current user's connection set for node,
+ * creating it (empty) if create is true, or NULL.
  */
-PGconn *
-GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose)
+static ConnectionSet *
+get_connection_set(ShardexecNode *node, bool create)
 {
 	ConnCacheKey key;
-	ConnCacheEntry *entry;
+	ConnectionSet *set;
 	bool		found;
 
 	key.serverId = node->serverId;
 	key.userId = GetUserId();
-
-	entry = hash_search(connectionHash, &key, HASH_ENTER, &found);
+	set = hash_search(connectionHash, &key, create ? HASH_ENTER : HASH_FIND, &found);
+	if (set == NULL)
+		return NULL;
 	if (!found)
 	{
-		entry->conn = NULL;
-		entry->nodeName = NULL;
-	}
-
-	/* drop a connection that is broken or whose options changed */
-	if (entry->conn != NULL && entry->xactDepth == 0 &&
-		(entry->invalidated || PQstatus(entry->conn) != CONNECTION_OK))
-		disconnect_entry(entry);
-
-	if (entry->conn == NULL)
-	{
-		entry->xactDepth = 0;
-		entry->modified = false;
-		entry->changingXactState = false;
-		entry->invalidated = false;
-		entry->serverHashValue =
+		set->nodeName = NULL;
+		set->nslots = 0;
+		set->maxslots = 0;
+		set->slots = NULL;
+		set->xactFailed = false;
+		set->serverHashValue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(key.serverId));
-		entry->mappingHashValue = 0;
-		entry->conn = connect_to_node(node, key.userId);
-		entry->nodeName = strdup(node->nodeName);
-		if (entry->nodeName == NULL)
+	}
+	if (set->nodeName == NULL || strcmp(set->nodeName, node->nodeName) != 0)
+	{
+		/* new, or the server was renamed */
+		char	   *name = MemoryContextStrdup(TopMemoryContext, node->nodeName);
+		int			i;
+
+		if (set->nodeName != NULL)
+			pfree(set->nodeName);
+		set->nodeName = name;
+		for (i = 0; i < set->nslots; i++)
+			set->slots[i]->nodeName = name;
+	}
+	return set;
+}
+
+/*
+ * new_slot appends a closed connection to set.
+ */
+static NodeConnection *
+new_slot(ConnectionSet *set)
+{
+	NodeConnection *connection;
+
+	if (set->nslots == set->maxslots)
+	{
+		int			newmax = Max(8, set->maxslots * 2);
+
+		if (set->slots == NULL)
+			set->slots = MemoryContextAlloc(TopMemoryContext,
+											newmax * sizeof(NodeConnection *));
+		else
+			set->slots = repalloc(set->slots, newmax * sizeof(NodeConnection *));
+		set->maxslots = newmax;
+	}
+	connection = MemoryContextAllocZero(TopMemoryContext, sizeof(NodeConnection));
+	connection->slot = set->nslots;
+	connection->set = set;
+	connection->nodeName = set->nodeName;
+	set->slots[set->nslots++] = connection;
+	return connection;
+}
+
+/*
+ * GetNodeConnection returns one of the current user's connections to
+ * node, opening it if needed, for a caller that runs its commands to
+ * completion before it returns (it does not hold the connection).  With
+ * CONNECTION_IN_TRANSACTION the connection is inside a remote transaction
+ * (and savepoints) matching the local one.  Within a transaction that
+ * wrote to the node, it is the connection that wrote.  The connection
+ * belongs to the cache: call ReleaseNodeConnection, never PQfinish.
+ */
+PGconn *
+GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose)
+{
+	ConnectionSet *set = get_connection_set(node, true);
+	NodeConnection *connection = choose_single_connection(set);
+
+	if (connection->busyClaim != NULL)
+		finish_busy_work(connection);
+	prepare_connections(&connection, 1, purpose == CONNECTION_IN_TRANSACTION);
+	connection->uses++;
+	return connection->conn;
+}
+
+/*
+ * choose_single_connection picks the connection of set that
+ * GetNodeConnection returns: the one this transaction wrote through, else
+ * an open one that no statement holds, else an open one no statement has
+ * work in flight on, else a closed slot.
+ */
+static NodeConnection *
+choose_single_connection(ConnectionSet *set)
+{
+	NodeConnection *modified = NULL;
+	int			nmodified = 0;
+	int			pass;
+	int			i;
+
+	for (i = 0; i < set->nslots; i++)
+	{
+		NodeConnection *connection = set->slots[i];
+
+		if (connection->nodeWidePin)
+			return connection;
+		if (connection->modified)
 		{
-			PQfinish(entry->conn);
-			entry->conn = NULL;
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+			modified = connection;
+			nmodified++;
 		}
 	}
-	else if (entry->changingXactState || PQstatus(entry->conn) != CONNECTION_OK)
+	if (nmodified == 1)
+		return modified;
+	if (nmodified > 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_EXCEPTION),
-				 errmsg("connection to node \"%s\" was lost", node->nodeName)));
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot run this command on node \"%s\" after writing to it over several connections in the same transaction",
+						set->nodeName),
+				 errhint("Run the command in its own transaction, or set shardexec.max_connections_per_query to 1 before the writes.")));
 
-	if (purpose == CONNECTION_IN_TRANSACTION)
-		begin_remote_xact(entry);
+	for (pass = 0; pass < 3; pass++)
+	{
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
 
-	return entry->conn;
+			if (pass == 0 && connection->conn != NULL &&
+				connection->claimCount == 0 && connection->busyClaim == NULL)
+				return connection;
+			if (pass == 1 && connection->conn != NULL && connection->busyClaim == NULL)
+				return connection;
+			if (pass == 2 && connection->conn == NULL)
+				return connection;
+		}
+	}
+	return new_slot(set);
 }
 
 /*
@@ -178,15 +351,348 @@ ReleaseNodeConnection(PGconn *conn)
 
 /*
  * MarkConnectionModified records that conn wrote data in the current
- * transaction.
+ * transaction, on shards the caller does not name: every later statement
+ * of the transaction uses this connection, and only it, for its node.
  */
 void
 MarkConnectionModified(PGconn *conn)
 {
-	ConnCacheEntry *entry = find_connection_entry(conn);
+	NodeConnection *connection = find_connection(conn);
 
-	if (entry != NULL)
-		entry->modified = true;
+	if (connection != NULL)
+	{
+		connection->modified = true;
+		connection->nodeWidePin = true;
+	}
+}
+
+/*
+ * RecordShardModification records that connection wrote to shard shardId
+ * in the current transaction: later work on that shard in the
+ * transaction must use the same connection (RequiredConnectionSlot).
+ */
+void
+RecordShardModification(NodeConnection *connection, int64 shardId)
+{
+	ShardPinKey key;
+	ShardPin   *pin;
+	bool		found;
+
+	if (shardPins == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(ShardPinKey);
+		ctl.entrysize = sizeof(ShardPin);
+		ctl.hcxt = TopTransactionContext;
+		shardPins = hash_create("shardexec shard pins", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.shardId = shardId;
+	key.serverId = connection->set->key.serverId;
+	key.userId = connection->set->key.userId;
+	pin = hash_search(shardPins, &key, HASH_ENTER, &found);
+	pin->slot = connection->slot;
+	connection->modified = true;
+}
+
+/*
+ * RequiredConnectionSlot returns the slot of the current user's
+ * connection to node that must run work on shard shardId in the current
+ * transaction, because the transaction wrote through it, or -1 when any
+ * connection will do.
+ */
+int
+RequiredConnectionSlot(ShardexecNode *node, int64 shardId)
+{
+	ConnectionSet *set = get_connection_set(node, false);
+	int			i;
+
+	if (set == NULL)
+		return -1;
+	for (i = 0; i < set->nslots; i++)
+	{
+		if (set->slots[i]->nodeWidePin)
+			return i;
+	}
+	if (shardPins != NULL)
+	{
+		ShardPinKey key;
+		ShardPin   *pin;
+
+		memset(&key, 0, sizeof(key));
+		key.shardId = shardId;
+		key.serverId = set->key.serverId;
+		key.userId = set->key.userId;
+		pin = hash_search(shardPins, &key, HASH_FIND, NULL);
+		if (pin != NULL && pin->slot < set->nslots)
+			return pin->slot;
+	}
+	return -1;
+}
+
+/*
+ * ClaimNodeConnections claims, for one statement, every connection that
+ * requests (a list of ConnectionRequest) asks for, all at once: the
+ * required slots, then connections that no other statement holds,
+ * opening new ones as needed (all in parallel, within
+ * shardexec.connect_timeout).  Every connection is inside the remote
+ * transaction that follows the local one.  finishWork and finishArg are
+ * recorded in every claim (see ConnectionFinishCallback).
+ *
+ * All or nothing: on error nothing is left claimed by the time the
+ * (sub)transaction has aborted; connections opened meanwhile stay in the
+ * set for reuse.  The caller must release every claim with
+ * ReleaseConnectionClaim before freeing the claims' memory.
+ */
+void
+ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
+					 void *finishArg)
+{
+	NodeConnection **all;
+	int			total = 0;
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, requests)
+	{
+		ConnectionRequest *request = lfirst(lc);
+		int			i;
+
+		total += request->count;
+		for (i = 0; i < request->count; i++)
+			request->claims[i].live = false;
+	}
+	all = palloc(sizeof(NodeConnection *) * Max(total, 1));
+
+	foreach(lc, requests)
+	{
+		ConnectionRequest *request = lfirst(lc);
+		ConnectionSet *set = get_connection_set(request->node, true);
+		int			pass;
+
+		/* required slots first, so that "any" does not take them */
+		for (pass = 0; pass < 2; pass++)
+		{
+			int			i;
+
+			for (i = 0; i < request->count; i++)
+			{
+				ConnectionClaim *claim = &request->claims[i];
+				int			required = request->requiredSlots != NULL ?
+				request->requiredSlots[i] : -1;
+				NodeConnection *connection = NULL;
+				int			j;
+
+				if ((pass == 0) != (required >= 0))
+					continue;
+				if (required >= 0)
+				{
+					if (required >= set->nslots)
+						elog(ERROR, "connection slot %d of node \"%s\" does not exist",
+							 required, set->nodeName);
+					connection = set->slots[required];
+				}
+				else
+				{
+					/* an open one nobody holds, else a closed one, else new */
+					for (j = 0; j < set->nslots && connection == NULL; j++)
+					{
+						NodeConnection *candidate = set->slots[j];
+
+						if (candidate->conn != NULL && candidate->claimCount == 0 &&
+							candidate->busyClaim == NULL && !candidate->modified)
+							connection = candidate;
+					}
+					for (j = 0; j < set->nslots && connection == NULL; j++)
+					{
+						NodeConnection *candidate = set->slots[j];
+
+						if (candidate->conn == NULL && candidate->claimCount == 0 &&
+							candidate->busyClaim == NULL && !candidate->modified)
+							connection = candidate;
+					}
+					if (connection == NULL)
+						connection = new_slot(set);
+				}
+
+				claim->connection = connection;
+				claim->finishWork = finishWork;
+				claim->finishArg = finishArg;
+				claim->subid = GetCurrentSubTransactionId();
+				claim->live = true;
+				dlist_push_tail(&liveClaims, &claim->listNode);
+				connection->claimCount++;
+				connection->uses++;
+				all[n++] = connection;
+			}
+		}
+	}
+
+	/* a required connection may still carry another statement's work */
+	for (n = 0; n < total; n++)
+	{
+		if (all[n]->busyClaim != NULL)
+			finish_busy_work(all[n]);
+	}
+
+	prepare_connections(all, total, true);
+	pfree(all);
+}
+
+/*
+ * SetConnectionClaimBusy says whether claim's statement has work in
+ * flight on the connection.  While it does, anyone else who needs the
+ * connection calls the claim's finish callback first.
+ */
+void
+SetConnectionClaimBusy(ConnectionClaim *claim, bool busy)
+{
+	NodeConnection *connection = claim->connection;
+
+	if (!claim->live)
+		return;
+	if (busy)
+	{
+		Assert(connection->busyClaim == NULL || connection->busyClaim == claim);
+		connection->busyClaim = claim;
+	}
+	else if (connection->busyClaim == claim)
+		connection->busyClaim = NULL;
+}
+
+/*
+ * ReleaseConnectionClaim ends claim; the connection stays open for
+ * reuse.  Releasing a claim that the end of its (sub)transaction already
+ * orphaned does nothing.
+ */
+void
+ReleaseConnectionClaim(ConnectionClaim *claim)
+{
+	if (claim->live)
+		orphan_claim(claim);
+}
+
+static void
+orphan_claim(ConnectionClaim *claim)
+{
+	NodeConnection *connection = claim->connection;
+
+	dlist_delete(&claim->listNode);
+	claim->live = false;
+	connection->claimCount--;
+	if (connection->busyClaim == claim)
+		connection->busyClaim = NULL;
+}
+
+/*
+ * finish_busy_work has the statement that has work in flight on
+ * connection finish it, so that someone else can use the connection.
+ */
+static void
+finish_busy_work(NodeConnection *connection)
+{
+	ConnectionClaim *claim = connection->busyClaim;
+
+	claim->finishWork(claim->finishArg, connection);
+	if (connection->busyClaim != NULL)
+		elog(ERROR, "connection to node \"%s\" is still busy", connection->nodeName);
+}
+
+/*
+ * AbandonConnectionWork is called by a statement that no longer wants the
+ * results of the work in flight on connections (a LIMIT was satisfied,
+ * or statementFailed: an error is about to be raised).  Work is cancelled
+ * when that loses nothing: after an error, or when nothing was written
+ * through the connection in this transaction and the remote transaction
+ * need not keep its snapshot (read committed, or no transaction block),
+ * in which case the remote transaction is rolled back and begins again
+ * on the connection's next use.  Otherwise what is left is read and
+ * discarded.  A connection that does not come back to idle in time is
+ * closed.  The caller still holds its claims.
+ */
+void
+AbandonConnectionWork(NodeConnection **connections, int n, bool statementFailed)
+{
+	ParallelCommand *cancels = palloc0(sizeof(ParallelCommand) * Max(n, 1));
+	ParallelCommand *drains = palloc0(sizeof(ParallelCommand) * Max(n, 1));
+	NodeConnection **cancelled = palloc(sizeof(NodeConnection *) * Max(n, 1));
+	NodeConnection **drained = palloc(sizeof(NodeConnection *) * Max(n, 1));
+	int			ncancel = 0;
+	int			ndrain = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = connections[i];
+		bool		cancel;
+
+		if (connection->conn == NULL)
+			continue;
+		cancel = statementFailed ||
+			(!connection->modified &&
+			 (XactIsoLevel < XACT_REPEATABLE_READ || !IsTransactionBlock()));
+		if (cancel)
+		{
+			cancels[ncancel].conn = connection->conn;
+			cancels[ncancel].nodeName = connection->nodeName;
+			cancels[ncancel].cancel = true;
+			cancels[ncancel].sql = (!statementFailed && connection->xactDepth > 0) ?
+				"ROLLBACK TRANSACTION" : NULL;
+			if (cancels[ncancel].sql != NULL)
+				connection->changingXactState = true;
+			cancelled[ncancel++] = connection;
+		}
+		else
+		{
+			drains[ndrain].conn = connection->conn;
+			drains[ndrain].nodeName = connection->nodeName;
+			drained[ndrain++] = connection;
+		}
+	}
+
+	if (ncancel > 0)
+	{
+		CleanUpConnections(cancels, ncancel, CONNECTION_CLEANUP_TIMEOUT_MS);
+		for (i = 0; i < ncancel; i++)
+		{
+			NodeConnection *connection = cancelled[i];
+
+			if (!cancels[i].ok)
+				disconnect(connection);
+			else if (cancels[i].sql != NULL)
+			{
+				connection->changingXactState = false;
+				connection->xactDepth = 0;
+			}
+		}
+	}
+	if (ndrain > 0)
+	{
+		/* real work of the transaction: no time limit, but interruptible */
+		CleanUpConnections(drains, ndrain, -1);
+		for (i = 0; i < ndrain; i++)
+		{
+			if (!drains[i].ok)
+				disconnect(drained[i]);
+		}
+	}
+	pfree(cancels);
+	pfree(drains);
+	pfree(cancelled);
+	pfree(drained);
+}
+
+/*
+ * DiscardNodeConnection closes connection, whose state is unknown.  If
+ * the current transaction wrote through it, the transaction can no longer
+ * commit.
+ */
+void
+DiscardNodeConnection(NodeConnection *connection)
+{
+	disconnect(connection);
 }
 
 /*
@@ -197,25 +703,284 @@ MarkConnectionModified(PGconn *conn)
 PGconn *
 ConnectToNodeDirectly(ShardexecNode *node)
 {
-	return connect_to_node(node, GetUserId());
+	PendingConnect pending;
+	PGconn	   *volatile conn = NULL;
+
+	memset(&pending, 0, sizeof(pending));
+	pending.serverId = node->serverId;
+	pending.nodeName = node->nodeName;
+	connect_in_parallel(&pending, 1, GetUserId());
+	conn = pending.conn;
+	PG_TRY();
+	{
+		ExecuteRemoteCommand(conn, node->nodeName, CONFIGURE_SQL);
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return conn;
 }
 
-static ConnCacheEntry *
-find_connection_entry(PGconn *conn)
+static NodeConnection *
+find_connection(PGconn *conn)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	ConnectionSet *set;
 
 	hash_seq_init(&scan, connectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	while ((set = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn == conn)
+		int			i;
+
+		for (i = 0; i < set->nslots; i++)
 		{
-			hash_seq_term(&scan);
-			return entry;
+			if (set->slots[i]->conn == conn)
+			{
+				hash_seq_term(&scan);
+				return set->slots[i];
+			}
 		}
 	}
 	return NULL;
+}
+
+/*
+ * prepare_connections makes every connection in conns usable: idle ones
+ * that turn out broken or outdated are replaced, closed ones are opened
+ * (all in parallel), new ones get the session settings, and with
+ * inTransaction each one is brought into the remote transaction and the
+ * savepoints of the current subtransaction level (all in parallel).
+ */
+static void
+prepare_connections(NodeConnection **conns, int n, bool inTransaction)
+{
+	Oid			userId = GetUserId();
+	int			curlevel = GetCurrentTransactionNestLevel();
+	PendingConnect *pending;
+	ParallelCommand *commands;
+	NodeConnection **targets;
+	int			npending = 0;
+	int			ncommands = 0;
+	int			i;
+
+	if (n == 0)
+		return;
+
+	check_idle_connections(conns, n);
+
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+
+		if (connection->conn != NULL &&
+			(connection->changingXactState || PQstatus(connection->conn) != CONNECTION_OK))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_EXCEPTION),
+					 errmsg("connection to node \"%s\" was lost", connection->nodeName)));
+	}
+
+	/* open the closed ones, all at once */
+	pending = palloc0(sizeof(PendingConnect) * n);
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+		int			j;
+		bool		duplicate = false;
+
+		if (connection->conn != NULL)
+			continue;
+		for (j = 0; j < i; j++)
+			duplicate |= (conns[j] == connection);
+		if (duplicate)
+			continue;
+		pending[npending].serverId = connection->set->key.serverId;
+		pending[npending].nodeName = connection->nodeName;
+		npending++;
+	}
+	if (npending > 0)
+	{
+		int			k = 0;
+
+		connect_in_parallel(pending, npending, userId);
+		for (i = 0; i < n; i++)
+		{
+			NodeConnection *connection = conns[i];
+
+			if (connection->conn != NULL)
+				continue;
+			connection->conn = pending[k++].conn;
+			connection->connectedAt = GetCurrentTimestamp();
+			connection->configured = false;
+			connection->xactDepth = 0;
+			connection->changingXactState = false;
+			connection->invalidated = false;
+		}
+	}
+	pfree(pending);
+
+	/* session settings of the new ones */
+	commands = palloc0(sizeof(ParallelCommand) * n);
+	targets = palloc(sizeof(NodeConnection *) * n);
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+		int			j;
+		bool		duplicate = false;
+
+		for (j = 0; j < ncommands; j++)
+			duplicate |= (targets[j] == connection);
+		if (connection->configured || duplicate)
+			continue;
+		commands[ncommands].conn = connection->conn;
+		commands[ncommands].nodeName = connection->nodeName;
+		commands[ncommands].sql = CONFIGURE_SQL;
+		targets[ncommands++] = connection;
+	}
+	if (ncommands > 0)
+	{
+		ExecuteParallelCommands(commands, ncommands);
+		for (i = 0; i < ncommands; i++)
+			targets[i]->configured = true;
+	}
+
+	if (!inTransaction)
+		return;
+
+	/* the remote transaction and savepoints */
+	ncommands = 0;
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+		int			j;
+		bool		duplicate = false;
+
+		for (j = 0; j < ncommands; j++)
+			duplicate |= (targets[j] == connection);
+		if (connection->xactDepth >= curlevel || duplicate)
+			continue;
+		commands[ncommands].conn = connection->conn;
+		commands[ncommands].nodeName = connection->nodeName;
+		commands[ncommands].sql = begin_xact_sql(connection, curlevel);
+		targets[ncommands++] = connection;
+	}
+	if (ncommands > 0)
+	{
+		for (i = 0; i < ncommands; i++)
+			targets[i]->changingXactState = true;
+		xactGotConnection = true;
+		ExecuteParallelCommands(commands, ncommands);
+		for (i = 0; i < ncommands; i++)
+		{
+			targets[i]->changingXactState = false;
+			targets[i]->xactDepth = curlevel;
+		}
+	}
+	pfree(commands);
+	pfree(targets);
+}
+
+/*
+ * begin_xact_sql returns the commands that bring connection's remote
+ * transaction to subtransaction level curlevel: START TRANSACTION with
+ * the local isolation level and read-only flag, then the savepoints.
+ */
+static char *
+begin_xact_sql(NodeConnection *connection, int curlevel)
+{
+	StringInfoData sql;
+	int			depth = connection->xactDepth;
+
+	initStringInfo(&sql);
+	if (depth <= 0)
+	{
+		appendStringInfoString(&sql, "START TRANSACTION ISOLATION LEVEL ");
+		switch (XactIsoLevel)
+		{
+			case XACT_SERIALIZABLE:
+				appendStringInfoString(&sql, "SERIALIZABLE");
+				break;
+			case XACT_REPEATABLE_READ:
+				appendStringInfoString(&sql, "REPEATABLE READ");
+				break;
+			default:
+				appendStringInfoString(&sql, "READ COMMITTED");
+				break;
+		}
+		if (XactReadOnly)
+			appendStringInfoString(&sql, " READ ONLY");
+		depth = 1;
+	}
+	while (depth < curlevel)
+	{
+		depth++;
+		appendStringInfo(&sql, "%sSAVEPOINT s%d", sql.len > 0 ? "; " : "", depth);
+	}
+	return sql.data;
+}
+
+/*
+ * check_idle_connections closes the connections in conns that are not in
+ * a remote transaction and are broken, outdated, or whose socket the node
+ * closed (it restarted, or terminated the session), so that they are
+ * opened anew instead of failing the statement.
+ */
+static void
+check_idle_connections(NodeConnection **conns, int n)
+{
+	pgsocket   *sockets = palloc(sizeof(pgsocket) * n);
+	uint32	   *events = palloc(sizeof(uint32) * n);
+	uint32	   *occurred = palloc(sizeof(uint32) * n);
+	NodeConnection **checked = palloc(sizeof(NodeConnection *) * n);
+	int			nchecked = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+		int			j;
+		bool		duplicate = false;
+
+		if (connection->conn == NULL || connection->xactDepth > 0 ||
+			connection->busyClaim != NULL)
+			continue;
+		if (connection->invalidated || PQstatus(connection->conn) != CONNECTION_OK ||
+			PQtransactionStatus(connection->conn) != PQTRANS_IDLE)
+		{
+			disconnect(connection);
+			continue;
+		}
+		for (j = 0; j < nchecked; j++)
+			duplicate |= (checked[j] == connection);
+		if (duplicate)
+			continue;
+		sockets[nchecked] = PQsocket(connection->conn);
+		events[nchecked] = WL_SOCKET_READABLE | WL_SOCKET_CLOSED;
+		checked[nchecked++] = connection;
+	}
+
+	if (nchecked > 0 &&
+		WaitForSockets(nchecked, sockets, events, occurred, 0) > 0)
+	{
+		for (i = 0; i < nchecked; i++)
+		{
+			NodeConnection *connection = checked[i];
+
+			if (occurred[i] == 0)
+				continue;
+			/* an idle connection has nothing to say but a notice */
+			if ((occurred[i] & WL_SOCKET_CLOSED) ||
+				!PQconsumeInput(connection->conn) ||
+				PQstatus(connection->conn) != CONNECTION_OK)
+				disconnect(connection);
+		}
+	}
+	pfree(sockets);
+	pfree(events);
+	pfree(occurred);
+	pfree(checked);
 }
 
 /*
@@ -239,15 +1004,14 @@ find_user_mapping(Oid userId, Oid serverId)
 }
 
 /*
- * connect_to_node opens a connection to node as userId without blocking
- * the backend: it waits on the latch and the socket, honours interrupts
- * and gives up after shardexec.connect_timeout.
+ * start_connect starts opening pending's connection as userId, with the
+ * options of the foreign server and the user mapping.
  */
-static PGconn *
-connect_to_node(ShardexecNode *node, Oid userId)
+static void
+start_connect(PendingConnect *pending, Oid userId)
 {
-	ForeignServer *server = GetForeignServer(node->serverId);
-	UserMapping *mapping = find_user_mapping(userId, node->serverId);
+	ForeignServer *server = GetForeignServer(pending->serverId);
+	UserMapping *mapping = find_user_mapping(userId, pending->serverId);
 	List	   *options = list_copy(server->options);
 	int			n;
 	const char **keywords;
@@ -255,8 +1019,6 @@ connect_to_node(ShardexecNode *node, Oid userId)
 	ListCell   *lc;
 	bool		haveUser = false;
 	bool		havePassword = false;
-	PGconn	   *volatile conn = NULL;
-	TimestampTz deadline;
 
 	if (mapping != NULL)
 		options = list_concat(options, mapping->options);
@@ -295,30 +1057,94 @@ connect_to_node(ShardexecNode *node, Oid userId)
 	if (!superuser_arg(userId) && !havePassword)
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required to connect to node \"%s\"", node->nodeName),
+				 errmsg("password is required to connect to node \"%s\"", pending->nodeName),
 				 errdetail("Non-superusers must provide a password in the user mapping.")));
+
+	pending->conn = PQconnectStartParams(keywords, values, false);
+	if (pending->conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to node \"%s\"",
+						pending->nodeName)));
+	pending->status = PGRES_POLLING_WRITING;
+	pending->done = false;
+	pfree(keywords);
+	pfree(values);
+}
+
+/*
+ * finish_connect checks pending's connection, which libpq reports done:
+ * it must be up, and a non-superuser must have used a password.
+ */
+static void
+finish_connect(PendingConnect *pending, Oid userId)
+{
+	if (PQstatus(pending->conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(pending->conn));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to node \"%s\"", pending->nodeName),
+				 errdetail_internal("%s", msg)));
+	}
+	if (!superuser_arg(userId) && !PQconnectionUsedPassword(pending->conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to node \"%s\"", pending->nodeName),
+				 errdetail("Non-superuser cannot connect if the node does not request a password."),
+				 errhint("Target node's authentication method must be changed.")));
+	pending->done = true;
+}
+
+/*
+ * connect_in_parallel opens the n connections in pending as userId, all
+ * at once, without blocking the backend: the connects are driven on one
+ * WaitEventSet with the latch, interrupts are honoured, and the whole
+ * lot must be done within shardexec.connect_timeout.  All or nothing: on
+ * error every connection of the lot is closed.
+ */
+static void
+connect_in_parallel(PendingConnect *pending, int n, Oid userId)
+{
+	TimestampTz deadline;
+	pgsocket   *sockets = palloc(sizeof(pgsocket) * n);
+	uint32	   *events = palloc(sizeof(uint32) * n);
+	uint32	   *occurred = palloc(sizeof(uint32) * n);
+	int		   *index = palloc(sizeof(int) * n);
+	int			i;
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   ShardexecConnectTimeout * 1000);
-
 	PG_TRY();
 	{
-		PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+		for (i = 0; i < n; i++)
+			start_connect(&pending[i], userId);
 
-		conn = PQconnectStartParams(keywords, values, false);
-		if (conn == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory while connecting to node \"%s\"",
-							node->nodeName)));
-
-		while (PQstatus(conn) != CONNECTION_BAD && status != PGRES_POLLING_OK)
+		for (;;)
 		{
-			int			events;
+			int			nwait = 0;
 			long		timeout;
-			int			rc;
 
-			if (status == PGRES_POLLING_FAILED)
+			for (i = 0; i < n; i++)
+			{
+				PendingConnect *p = &pending[i];
+
+				if (p->done)
+					continue;
+				if (PQstatus(p->conn) == CONNECTION_BAD ||
+					p->status == PGRES_POLLING_FAILED ||
+					p->status == PGRES_POLLING_OK)
+				{
+					finish_connect(p, userId);
+					continue;
+				}
+				sockets[nwait] = PQsocket(p->conn);
+				events[nwait] = (p->status == PGRES_POLLING_READING) ?
+					WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+				index[nwait++] = i;
+			}
+			if (nwait == 0)
 				break;
 
 			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
@@ -326,176 +1152,236 @@ connect_to_node(ShardexecNode *node, Oid userId)
 				ereport(ERROR,
 						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 						 errmsg("could not connect to node \"%s\": timeout after %d seconds",
-								node->nodeName, ShardexecConnectTimeout),
+								pending[index[0]].nodeName, ShardexecConnectTimeout),
 						 errhint("Check that the node is running, or raise shardexec.connect_timeout.")));
 
-			events = (status == PGRES_POLLING_READING) ? WL_SOCKET_READABLE :
-				WL_SOCKET_WRITEABLE;
-			rc = WaitLatchOrSocket(MyLatch,
-								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
-								   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
-			if (rc & WL_LATCH_SET)
+			if (WaitForSockets(nwait, sockets, events, occurred, timeout) > 0)
 			{
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
+				for (i = 0; i < nwait; i++)
+				{
+					if (occurred[i] != 0)
+						pending[index[i]].status = PQconnectPoll(pending[index[i]].conn);
+				}
 			}
-			if (rc & events)
-				status = PQconnectPoll(conn);
 		}
-
-		if (PQstatus(conn) != CONNECTION_OK)
-		{
-			char	   *msg = pchomp(PQerrorMessage(conn));
-
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to node \"%s\"", node->nodeName),
-					 errdetail_internal("%s", msg)));
-		}
-
-		if (!superuser_arg(userId) && !PQconnectionUsedPassword(conn))
-			ereport(ERROR,
-					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-					 errmsg("password is required to connect to node \"%s\"", node->nodeName),
-					 errdetail("Non-superuser cannot connect if the node does not request a password."),
-					 errhint("Target node's authentication method must be changed.")));
-
-		configure_remote_session(conn, node->nodeName);
 	}
 	PG_CATCH();
 	{
-		if (conn != NULL)
-			PQfinish(conn);
+		for (i = 0; i < n; i++)
+		{
+			if (pending[i].conn != NULL)
+				PQfinish(pending[i].conn);
+			pending[i].conn = NULL;
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
-	pfree(keywords);
-	pfree(values);
-	return conn;
+	pfree(sockets);
+	pfree(events);
+	pfree(occurred);
+	pfree(index);
 }
 
 /*
- * configure_remote_session fixes the settings that decide how values are
- * printed and parsed, and the search path, so that the SQL shardexec
- * generates means the same on every node.  Values cross in these fixed
- * formats; the coordinator converts them under the same settings (see
- * remote_command.c).
+ * disconnect closes connection's session.  Losing a remote transaction
+ * that wrote something makes the local transaction fail at commit.
  */
 static void
-configure_remote_session(PGconn *conn, const char *nodeName)
+disconnect(NodeConnection *connection)
 {
-	ExecuteRemoteCommand(conn, nodeName,
-						 "SET search_path = pg_catalog; SET timezone = 'UTC'; "
-						 "SET datestyle = ISO; SET intervalstyle = postgres; "
-						 "SET extra_float_digits = 3");
-}
-
-/*
- * begin_remote_xact starts the remote transaction, and the savepoints of
- * the current subtransaction nesting, on entry's connection.
- */
-static void
-begin_remote_xact(ConnCacheEntry *entry)
-{
-	int			curlevel = GetCurrentTransactionNestLevel();
-
-	if (entry->xactDepth <= 0)
+	if (connection->conn != NULL)
 	{
-		StringInfoData sql;
+		PQfinish(connection->conn);
+		connection->conn = NULL;
+	}
+	if (connection->xactDepth > 0 && connection->modified)
+		connection->set->xactFailed = true;
+	connection->xactDepth = 0;
+	connection->changingXactState = false;
+	connection->configured = false;
+	connection->invalidated = false;
+	connection->busyClaim = NULL;
+}
 
-		initStringInfo(&sql);
-		appendStringInfoString(&sql, "START TRANSACTION ISOLATION LEVEL ");
-		switch (XactIsoLevel)
+/*
+ * pre_commit_connections commits every remote transaction, all in
+ * parallel.  An error aborts the local transaction, which rolls back
+ * what is left.
+ */
+static void
+pre_commit_connections(void)
+{
+	HASH_SEQ_STATUS scan;
+	ConnectionSet *set;
+	List	   *targets = NIL;
+	ParallelCommand *commands;
+	ListCell   *lc;
+	int			n = 0;
+
+	hash_seq_init(&scan, connectionHash);
+	while ((set = hash_seq_search(&scan)) != NULL)
+	{
+		int			i;
+
+		if (set->xactFailed)
 		{
-			case XACT_SERIALIZABLE:
-				appendStringInfoString(&sql, "SERIALIZABLE");
-				break;
-			case XACT_REPEATABLE_READ:
-				appendStringInfoString(&sql, "REPEATABLE READ");
-				break;
-			default:
-				appendStringInfoString(&sql, "READ COMMITTED");
-				break;
+			hash_seq_term(&scan);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot commit: the connection to node \"%s\" was lost after it wrote in this transaction",
+							set->nodeName)));
 		}
-		if (XactReadOnly)
-			appendStringInfoString(&sql, " READ ONLY");
-
-		entry->changingXactState = true;
-		ExecuteRemoteCommand(entry->conn, entry->nodeName, sql.data);
-		entry->changingXactState = false;
-		entry->xactDepth = 1;
-		xactGotConnection = true;
-		pfree(sql.data);
-	}
-
-	while (entry->xactDepth < curlevel)
-	{
-		char		sql[64];
-
-		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", entry->xactDepth + 1);
-		entry->changingXactState = true;
-		ExecuteRemoteCommand(entry->conn, entry->nodeName, sql);
-		entry->changingXactState = false;
-		entry->xactDepth++;
-	}
-}
-
-/*
- * disconnect_entry closes entry's connection.
- */
-static void
-disconnect_entry(ConnCacheEntry *entry)
-{
-	if (entry->conn != NULL)
-	{
-		PQfinish(entry->conn);
-		entry->conn = NULL;
-	}
-	if (entry->nodeName != NULL)
-	{
-		free(entry->nodeName);
-		entry->nodeName = NULL;
-	}
-	entry->xactDepth = 0;
-	entry->modified = false;
-	entry->changingXactState = false;
-}
-
-/*
- * rollback_remote brings entry's connection back to a known state with
- * command (ROLLBACK or ROLLBACK TO SAVEPOINT), after cancelling a running
- * query.  It never throws: on any failure it returns false and the
- * caller closes the connection.
- */
-static bool
-rollback_remote(ConnCacheEntry *entry, const char *command)
-{
-	PGresult   *res;
-
-	if (entry->conn == NULL || PQstatus(entry->conn) != CONNECTION_OK)
-		return false;
-
-	if (PQtransactionStatus(entry->conn) == PQTRANS_ACTIVE)
-	{
-		CancelRemoteQuery(entry->conn);
-		/* read and discard what the cancelled query still sends */
-		while ((res = PQgetResult(entry->conn)) != NULL)
+		for (i = 0; i < set->nslots; i++)
 		{
-			PQclear(res);
-			if (PQstatus(entry->conn) != CONNECTION_OK)
-				return false;
+			NodeConnection *connection = set->slots[i];
+
+			if (connection->conn == NULL || connection->xactDepth == 0)
+				continue;
+			if (connection->changingXactState)
+			{
+				hash_seq_term(&scan);
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_EXCEPTION),
+						 errmsg("cannot commit: the remote transaction on node \"%s\" is in an unknown state",
+								connection->nodeName)));
+			}
+			if (connection->busyClaim != NULL ||
+				PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE)
+			{
+				hash_seq_term(&scan);
+				elog(ERROR, "connection to node \"%s\" is still busy at commit",
+					 connection->nodeName);
+			}
+			targets = lappend(targets, connection);
 		}
 	}
 
-	res = PQexec(entry->conn, command);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (targets == NIL)
+		return;
+	commands = palloc0(sizeof(ParallelCommand) * list_length(targets));
+	foreach(lc, targets)
 	{
-		PQclear(res);
-		return false;
+		NodeConnection *connection = lfirst(lc);
+
+		connection->changingXactState = true;
+		commands[n].conn = connection->conn;
+		commands[n].nodeName = connection->nodeName;
+		commands[n].sql = "COMMIT TRANSACTION";
+		n++;
 	}
-	PQclear(res);
-	return true;
+	ExecuteParallelCommands(commands, n);
+	foreach(lc, targets)
+		((NodeConnection *) lfirst(lc))->changingXactState = false;
+	pfree(commands);
+	list_free(targets);
+}
+
+/*
+ * abort_connections rolls back every remote transaction and brings every
+ * connection with work in flight back to idle (cancel, then read what
+ * is left), all in parallel and within CONNECTION_CLEANUP_TIMEOUT_MS;
+ * what does not make it is closed.  It never throws.
+ */
+static void
+abort_connections(void)
+{
+	HASH_SEQ_STATUS scan;
+	ConnectionSet *set;
+	NodeConnection **targets;
+	ParallelCommand *commands;
+	int			max = 0;
+	int			n = 0;
+	int			i;
+
+	hash_seq_init(&scan, connectionHash);
+	while ((set = hash_seq_search(&scan)) != NULL)
+		max += set->nslots;
+	if (max == 0)
+		return;
+
+	targets = palloc(sizeof(NodeConnection *) * max);
+	commands = palloc0(sizeof(ParallelCommand) * max);
+	hash_seq_init(&scan, connectionHash);
+	while ((set = hash_seq_search(&scan)) != NULL)
+	{
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+			bool		active;
+
+			if (connection->conn == NULL)
+				continue;
+			active = PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE ||
+				PQpipelineStatus(connection->conn) != PQ_PIPELINE_OFF;
+			if (connection->xactDepth == 0 && !active)
+				continue;
+			if (connection->changingXactState ||
+				PQstatus(connection->conn) != CONNECTION_OK)
+			{
+				disconnect(connection);
+				continue;
+			}
+			commands[n].conn = connection->conn;
+			commands[n].nodeName = connection->nodeName;
+			commands[n].cancel = active;
+			commands[n].sql = connection->xactDepth > 0 ? "ROLLBACK TRANSACTION" : NULL;
+			targets[n++] = connection;
+		}
+	}
+
+	if (n > 0)
+	{
+		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+		for (i = 0; i < n; i++)
+		{
+			if (!commands[i].ok)
+				disconnect(targets[i]);
+		}
+	}
+	pfree(targets);
+	pfree(commands);
+}
+
+/*
+ * end_of_xact forgets the transaction's state: remote transaction depths,
+ * writes, shard pins and claims; connections that are broken, outdated or
+ * not idle are closed.
+ */
+static void
+end_of_xact(void)
+{
+	HASH_SEQ_STATUS scan;
+	ConnectionSet *set;
+	dlist_mutable_iter iter;
+
+	hash_seq_init(&scan, connectionHash);
+	while ((set = hash_seq_search(&scan)) != NULL)
+	{
+		int			i;
+
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+
+			connection->xactDepth = 0;
+			connection->modified = false;
+			connection->nodeWidePin = false;
+			if (connection->conn != NULL &&
+				(connection->invalidated || connection->changingXactState ||
+				 PQstatus(connection->conn) != CONNECTION_OK ||
+				 PQtransactionStatus(connection->conn) != PQTRANS_IDLE))
+				disconnect(connection);
+			connection->changingXactState = false;
+		}
+		set->xactFailed = false;
+	}
+
+	dlist_foreach_modify(iter, &liveClaims)
+		orphan_claim(dlist_container(ConnectionClaim, listNode, iter.cur));
+
+	shardPins = NULL;			/* its memory goes with the transaction */
+	xactGotConnection = false;
 }
 
 /*
@@ -506,113 +1392,129 @@ rollback_remote(ConnCacheEntry *entry, const char *command)
 static void
 connection_xact_callback(XactEvent event, void *arg)
 {
-	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
-
-	if (!xactGotConnection)
-		return;
-
-	hash_seq_init(&scan, connectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	switch (event)
 	{
-		if (entry->conn == NULL || entry->xactDepth == 0)
-			continue;
-
-		switch (event)
-		{
-			case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			case XACT_EVENT_PRE_COMMIT:
-				entry->changingXactState = true;
-				ExecuteRemoteCommand(entry->conn, entry->nodeName, "COMMIT TRANSACTION");
-				entry->changingXactState = false;
-				break;
-			case XACT_EVENT_PRE_PREPARE:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_COMMIT:
+			if (xactGotConnection)
+				pre_commit_connections();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (xactGotConnection)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that has used distributed tables")));
-				break;
-			case XACT_EVENT_PARALLEL_COMMIT:
-			case XACT_EVENT_COMMIT:
-			case XACT_EVENT_PREPARE:
-				break;
-			case XACT_EVENT_PARALLEL_ABORT:
-			case XACT_EVENT_ABORT:
-				if (entry->changingXactState ||
-					!rollback_remote(entry, "ROLLBACK TRANSACTION"))
-				{
-					disconnect_entry(entry);
-					continue;
-				}
-				break;
-		}
-
-		if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-			event == XACT_EVENT_PARALLEL_COMMIT ||
-			event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
-		{
-			entry->xactDepth = 0;
-			entry->modified = false;
-			if (entry->invalidated || PQstatus(entry->conn) != CONNECTION_OK ||
-				PQtransactionStatus(entry->conn) != PQTRANS_IDLE)
-				disconnect_entry(entry);
-		}
+			break;
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			end_of_xact();
+			break;
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_ABORT:
+			abort_connections();
+			end_of_xact();
+			break;
 	}
-
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
-		xactGotConnection = false;
 }
 
 /*
  * connection_subxact_callback releases or rolls back the remote
- * savepoint of the subtransaction that ends.
+ * savepoint of the subtransaction that ends, and hands its claims to the
+ * parent (commit) or orphans them (abort).
  */
 static void
 connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							SubTransactionId parentSubid, void *arg)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	ConnectionSet *set;
+	dlist_mutable_iter iter;
+	NodeConnection **targets;
+	ParallelCommand *commands;
 	int			curlevel;
+	int			max = 0;
+	int			n = 0;
+	int			i;
 
-	if (!xactGotConnection)
-		return;
 	if (event != SUBXACT_EVENT_PRE_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 
-	curlevel = GetCurrentTransactionNestLevel();
-	hash_seq_init(&scan, connectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	if (xactGotConnection)
 	{
-		char		sql[100];
+		curlevel = GetCurrentTransactionNestLevel();
+		hash_seq_init(&scan, connectionHash);
+		while ((set = hash_seq_search(&scan)) != NULL)
+			max += set->nslots;
+		targets = palloc(sizeof(NodeConnection *) * Max(max, 1));
+		commands = palloc0(sizeof(ParallelCommand) * Max(max, 1));
 
-		if (entry->conn == NULL || entry->xactDepth < curlevel)
-			continue;
-
-		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		hash_seq_init(&scan, connectionHash);
+		while ((set = hash_seq_search(&scan)) != NULL)
 		{
-			snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT s%d", curlevel);
-			entry->changingXactState = true;
-			ExecuteRemoteCommand(entry->conn, entry->nodeName, sql);
-			entry->changingXactState = false;
-		}
-		else
-		{
-			snprintf(sql, sizeof(sql),
-					 "ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
-					 curlevel, curlevel);
-			if (entry->changingXactState || !rollback_remote(entry, sql))
+			for (i = 0; i < set->nslots; i++)
 			{
-				/*
-				 * The remote transaction is in an unknown state; the main
-				 * transaction cannot commit on this node any more.
-				 */
-				entry->changingXactState = true;
-				continue;
+				NodeConnection *connection = set->slots[i];
+
+				if (connection->conn == NULL || connection->xactDepth < curlevel)
+					continue;
+				if (event == SUBXACT_EVENT_ABORT_SUB && connection->changingXactState)
+					continue;	/* unknown state: the transaction cannot commit */
+				commands[n].conn = connection->conn;
+				commands[n].nodeName = connection->nodeName;
+				if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+					commands[n].sql = psprintf("RELEASE SAVEPOINT s%d", curlevel);
+				else
+				{
+					commands[n].sql = psprintf("ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
+											   curlevel, curlevel);
+					commands[n].cancel =
+						PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE ||
+						PQpipelineStatus(connection->conn) != PQ_PIPELINE_OFF;
+				}
+				connection->changingXactState = true;
+				targets[n++] = connection;
 			}
 		}
-		entry->xactDepth--;
+
+		if (n > 0 && event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		{
+			ExecuteParallelCommands(commands, n);
+			for (i = 0; i < n; i++)
+			{
+				targets[i]->changingXactState = false;
+				targets[i]->xactDepth--;
+			}
+		}
+		else if (n > 0)
+		{
+			CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+			for (i = 0; i < n; i++)
+			{
+				NodeConnection *connection = targets[i];
+
+				if (commands[i].ok)
+				{
+					connection->changingXactState = false;
+					connection->xactDepth--;
+				}
+				else if (PQstatus(connection->conn) != CONNECTION_OK)
+					disconnect(connection);
+				/* else: unknown state, the main transaction cannot commit */
+			}
+		}
+	}
+
+	dlist_foreach_modify(iter, &liveClaims)
+	{
+		ConnectionClaim *claim = dlist_container(ConnectionClaim, listNode, iter.cur);
+
+		if (claim->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+			claim->subid = parentSubid;
+		else
+			orphan_claim(claim);
 	}
 }
 
@@ -624,21 +1526,28 @@ static void
 connection_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	ConnectionSet *set;
 
 	hash_seq_init(&scan, connectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	while ((set = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn == NULL)
+		int			i;
+
+		if (!(hashvalue == 0 ||
+			  (cacheid == FOREIGNSERVEROID && set->serverHashValue == hashvalue) ||
+			  cacheid == USERMAPPINGOID))
 			continue;
-		if (hashvalue == 0 ||
-			(cacheid == FOREIGNSERVEROID && entry->serverHashValue == hashvalue) ||
-			cacheid == USERMAPPINGOID)
+		for (i = 0; i < set->nslots; i++)
 		{
-			if (entry->xactDepth == 0)
-				disconnect_entry(entry);
+			NodeConnection *connection = set->slots[i];
+
+			if (connection->conn == NULL)
+				continue;
+			if (connection->xactDepth == 0 && connection->claimCount == 0 &&
+				connection->busyClaim == NULL)
+				disconnect(connection);
 			else
-				entry->invalidated = true;
+				connection->invalidated = true;
 		}
 	}
 }

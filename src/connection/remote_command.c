@@ -381,3 +381,340 @@ SetDeparseSearchPath(void)
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
+
+/*
+ * WaitForSockets waits until one of the n sockets is ready for its events
+ * (WL_SOCKET_* flags), the latch is set, or timeoutMs passes (-1: no
+ * limit), on a WaitEventSet that also exits on postmaster death.
+ * occurred[i] receives the events that socket i is ready for (0 if none);
+ * returns the number of ready sockets.  A set latch is reset and pending
+ * interrupts are processed (which may throw, except while interrupts are
+ * held, as during abort).
+ */
+int
+WaitForSockets(int n, const pgsocket *sockets, const uint32 *events,
+			   uint32 *occurred, long timeoutMs)
+{
+	WaitEventSet *volatile set = NULL;
+	WaitEvent  *fired = palloc(sizeof(WaitEvent) * (n + 2));
+	int			nfired = 0;
+	bool		latchSet = false;
+	int			ready = 0;
+	int			i;
+
+	memset(occurred, 0, sizeof(uint32) * n);
+	PG_TRY();
+	{
+		set = CreateWaitEventSet(CurrentMemoryContext, n + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (i = 0; i < n; i++)
+			AddWaitEventToSet(set, events[i], sockets[i], NULL, (void *) (intptr_t) i);
+		nfired = WaitEventSetWait(set, timeoutMs, fired, n + 2, PG_WAIT_EXTENSION);
+	}
+	PG_FINALLY();
+	{
+		if (set != NULL)
+			FreeWaitEventSet(set);
+	}
+	PG_END_TRY();
+
+	for (i = 0; i < nfired; i++)
+	{
+		if (fired[i].events & WL_LATCH_SET)
+			latchSet = true;
+		else if (fired[i].events & WL_SOCKET_MASK)
+		{
+			occurred[(intptr_t) fired[i].user_data] = fired[i].events;
+			ready++;
+		}
+	}
+	pfree(fired);
+	if (latchSet)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return ready;
+}
+
+/* where one ParallelCommand stands */
+typedef enum CommandState
+{
+	COMMAND_DRAIN,				/* reading what earlier work still sends */
+	COMMAND_SEND,
+	COMMAND_FLUSH,
+	COMMAND_READ,
+	COMMAND_DONE,
+	COMMAND_FAILED
+} CommandState;
+
+/*
+ * command_step advances command as far as it goes without blocking and
+ * returns the socket events it waits for, or 0 when it is done or failed.
+ * In the ERROR-raising mode (cleanup false) the first error is kept in
+ * *errorIndex and *errorResult.
+ */
+static uint32
+command_step(ParallelCommand *command, CommandState *state, bool *hadError,
+			 bool cleanup, int index, int *errorIndex, PGresult **errorResult)
+{
+	PGconn	   *conn = command->conn;
+
+	for (;;)
+	{
+		PGresult   *res;
+		int			rc;
+
+		switch (*state)
+		{
+			case COMMAND_DRAIN:
+				if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn))
+					continue;
+				rc = PQflush(conn);
+				if (rc < 0)
+					break;
+				if (rc > 0)
+					return WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE;
+				if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF &&
+					PQtransactionStatus(conn) != PQTRANS_ACTIVE)
+				{
+					*state = COMMAND_SEND;
+					continue;
+				}
+				if (PQisBusy(conn))
+					return WL_SOCKET_READABLE;
+				res = PQgetResult(conn);
+				if (res != NULL)
+				{
+					ExecStatusType status = PQresultStatus(res);
+
+					PQclear(res);
+					if (status == PGRES_COPY_IN)
+					{
+						if (PQputCopyEnd(conn, "canceled by shardexec") < 0)
+							break;
+					}
+					else if (status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
+						break;
+				}
+				if (PQstatus(conn) != CONNECTION_OK)
+					break;
+				continue;
+
+			case COMMAND_SEND:
+				if (command->sql == NULL)
+				{
+					*state = COMMAND_DONE;
+					command->ok = true;
+					return 0;
+				}
+				if (ShardexecLogRemoteSql)
+					ereport(LOG,
+							(errmsg("shardexec: sending to node \"%s\": %s",
+									command->nodeName, command->sql),
+							 errhidestmt(true)));
+				if (!PQsendQuery(conn, command->sql))
+					break;
+				*state = COMMAND_FLUSH;
+				continue;
+
+			case COMMAND_FLUSH:
+				rc = PQflush(conn);
+				if (rc < 0)
+					break;
+				if (rc > 0)
+					return WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE;
+				*state = COMMAND_READ;
+				continue;
+
+			case COMMAND_READ:
+				if (PQisBusy(conn))
+					return WL_SOCKET_READABLE;
+				res = PQgetResult(conn);
+				if (res == NULL)
+				{
+					*state = COMMAND_DONE;
+					command->ok = !*hadError;
+					return 0;
+				}
+				if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+					PQresultStatus(res) != PGRES_TUPLES_OK)
+				{
+					*hadError = true;
+					if (!cleanup && *errorIndex < 0)
+					{
+						*errorIndex = index;
+						*errorResult = res;
+						res = NULL;
+					}
+				}
+				if (res != NULL)
+					PQclear(res);
+				if (PQstatus(conn) != CONNECTION_OK)
+					break;
+				continue;
+
+			case COMMAND_DONE:
+			case COMMAND_FAILED:
+				return 0;
+		}
+
+		/* a libpq call failed: the connection is unusable */
+		*state = COMMAND_FAILED;
+		*hadError = true;
+		if (!cleanup && *errorIndex < 0)
+			*errorIndex = index;
+		return 0;
+	}
+}
+
+/*
+ * run_parallel_commands runs commands, each on its own connection, all
+ * at once: with cleanup, each connection is first brought back to idle
+ * (after a cancel request if the command asks for it), failures are only
+ * recorded in ok, and the whole must finish within timeoutMs (-1: no
+ * limit).  Without cleanup, the first error is returned in *errorIndex
+ * and *errorResult once every command has finished.  Connections are
+ * left in blocking mode.
+ */
+static void
+run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
+					  long timeoutMs, int *errorIndex, PGresult **errorResult)
+{
+	CommandState *states = palloc(sizeof(CommandState) * n);
+	bool	   *hadError = palloc0(sizeof(bool) * n);
+	pgsocket   *sockets = palloc(sizeof(pgsocket) * n);
+	uint32	   *events = palloc(sizeof(uint32) * n);
+	uint32	   *occurred = palloc(sizeof(uint32) * n);
+	int		   *index = palloc(sizeof(int) * n);
+	TimestampTz deadline = 0;
+	int			i;
+
+	*errorIndex = -1;
+	*errorResult = NULL;
+	if (timeoutMs >= 0)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
+
+	for (i = 0; i < n; i++)
+	{
+		PGconn	   *conn = commands[i].conn;
+
+		commands[i].ok = false;
+		if (conn == NULL || PQstatus(conn) != CONNECTION_OK ||
+			PQsetnonblocking(conn, 1) != 0)
+		{
+			states[i] = COMMAND_FAILED;
+			if (!cleanup && *errorIndex < 0)
+				*errorIndex = i;
+			continue;
+		}
+		states[i] = COMMAND_SEND;
+		if (PQtransactionStatus(conn) == PQTRANS_ACTIVE ||
+			PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
+		{
+			if (commands[i].cancel)
+				CancelRemoteQuery(conn);
+			states[i] = COMMAND_DRAIN;
+		}
+	}
+
+	for (;;)
+	{
+		int			nwait = 0;
+		long		timeout = -1;
+
+		for (i = 0; i < n; i++)
+		{
+			uint32		wanted = command_step(&commands[i], &states[i], &hadError[i],
+											  cleanup, i, errorIndex, errorResult);
+
+			if (wanted != 0)
+			{
+				sockets[nwait] = PQsocket(commands[i].conn);
+				events[nwait] = wanted;
+				index[nwait++] = i;
+			}
+		}
+		if (nwait == 0)
+			break;
+
+		if (timeoutMs >= 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+			{
+				for (i = 0; i < nwait; i++)
+					states[index[i]] = COMMAND_FAILED;
+				break;
+			}
+		}
+
+		if (WaitForSockets(nwait, sockets, events, occurred, timeout) > 0)
+		{
+			for (i = 0; i < nwait; i++)
+			{
+				int			k = index[i];
+
+				if ((occurred[i] & WL_SOCKET_READABLE) &&
+					!PQconsumeInput(commands[k].conn))
+				{
+					states[k] = COMMAND_FAILED;
+					if (!cleanup && *errorIndex < 0)
+						*errorIndex = k;
+				}
+			}
+		}
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		if (states[i] != COMMAND_FAILED && PQstatus(commands[i].conn) == CONNECTION_OK)
+			(void) PQsetnonblocking(commands[i].conn, 0);
+	}
+	pfree(states);
+	pfree(hadError);
+	pfree(sockets);
+	pfree(events);
+	pfree(occurred);
+	pfree(index);
+}
+
+/*
+ * ExecuteParallelCommands runs each command on its connection, all at
+ * once, and waits for all of them; the first error is then raised, with
+ * its node and SQL.  Interrupts are processed while waiting.
+ */
+void
+ExecuteParallelCommands(ParallelCommand *commands, int n)
+{
+	int			errorIndex;
+	PGresult   *errorResult;
+
+	run_parallel_commands(commands, n, false, -1, &errorIndex, &errorResult);
+	if (errorIndex >= 0)
+		ReportRemoteError(errorResult, commands[errorIndex].conn,
+						  commands[errorIndex].nodeName, commands[errorIndex].sql);
+}
+
+/*
+ * CleanUpConnections brings every command's connection back to idle,
+ * sending a cancel request first where command->cancel says so, then
+ * runs its command, if any (ROLLBACK ...), all at once and within
+ * timeoutMs (-1: no limit).  It never raises an error of its own; ok
+ * says which commands succeeded, and the result whether all did.  The
+ * caller closes the connections that did not.
+ */
+bool
+CleanUpConnections(ParallelCommand *commands, int n, int timeoutMs)
+{
+	int			errorIndex;
+	PGresult   *errorResult;
+	bool		allOk = true;
+	int			i;
+
+	run_parallel_commands(commands, n, true, timeoutMs, &errorIndex, &errorResult);
+	for (i = 0; i < n; i++)
+		allOk &= commands[i].ok;
+	return allOk;
+}

@@ -11,12 +11,12 @@
  * quals and does the rest of the query.  That is always correct, whatever
  * the query, and is the ground the pushdown planner builds on.
  *
- * Each shard's result is read whole (the result set of one shard) before
- * its rows are returned, so the node's connection is free again for the
- * next query, even when another scan of the same query uses that node.
- *
- * Values arrive as text, in the formats fixed by connection.c, and are
- * read with the types' input functions under the same settings.
+ * The shard queries are execution units run by the distributed executor
+ * (distributed_executor.c): all at once, over as many connections per
+ * node as shardexec.max_connections_per_query allows, streamed or read
+ * into tuplestores depending on the node's connection mode, and merged
+ * unordered.  The execution starts at the first row asked for, and
+ * EXPLAIN ANALYZE shows its per-node figures.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,13 +45,9 @@ typedef struct ShardScanState
 {
 	CustomScanState css;
 	DistTableEntry *entry;
-	RemoteRowConverter *converter;
-	int			nextShard;		/* index of the next shard to query */
-	PGresult   *result;			/* rows of the current shard */
-	int			row;
-	int			rowCount;
-	MemoryContext rowContext;	/* values of the current row */
-	MemoryContextCallback cleanup;	/* frees result on error */
+	List	   *units;			/* ExecutionUnit, one per shard query */
+	DistributedExecution *execution;	/* NULL until the first row */
+	bool		done;
 } ShardScanState;
 
 static Plan *plan_shard_scan(PlannerInfo *root, RelOptInfo *rel,
@@ -66,7 +62,7 @@ static void end_scan(CustomScanState *node);
 static void rescan_scan(CustomScanState *node);
 static void explain_scan(CustomScanState *node, List *ancestors,
 						 ExplainState *es);
-static void release_result(void *arg);
+static List *build_units(ShardScanState *state);
 
 static CustomPathMethods scan_path_methods = {
 	.CustomName = "ShardexecScan",
@@ -258,29 +254,35 @@ begin_scan(CustomScanState *node, EState *estate, int eflags)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" is no longer distributed", RelationGetRelationName(rel))));
-	state->converter = MakeRemoteRowConverter(RelationGetDescr(rel), true);
-	state->nextShard = 0;
-	state->result = NULL;
-	state->rowContext = AllocSetContextCreate(estate->es_query_cxt,
-											  "shardexec scan row",
-											  ALLOCSET_DEFAULT_SIZES);
-
-	/* free a result still held if the query fails */
-	state->cleanup.func = release_result;
-	state->cleanup.arg = state;
-	MemoryContextRegisterResetCallback(estate->es_query_cxt, &state->cleanup);
+	state->units = build_units(state);
+	state->execution = NULL;
+	state->done = false;
 }
 
-static void
-release_result(void *arg)
+/*
+ * build_units returns the scan's execution units: one per shard of a
+ * distributed table, one on the first node holding a reference table.
+ */
+static List *
+build_units(ShardScanState *state)
 {
-	ShardScanState *state = (ShardScanState *) arg;
+	Relation	rel = state->css.ss.ss_currentRelation;
+	DistTableEntry *entry = state->entry;
+	List	   *units = NIL;
+	int			i;
 
-	if (state->result != NULL)
+	for (i = 0; i < entry->shardCount; i++)
 	{
-		PQclear(state->result);
-		state->result = NULL;
+		ShardInterval *shard = &entry->shards[i];
+		ShardexecNode *node = linitial(ShardPlacementNodes(entry, shard));
+		ExecutionUnit *unit = palloc0(sizeof(ExecutionUnit));
+
+		unit->nodeId = node->nodeId;
+		unit->shardId = shard->shardId;
+		unit->sql = DeparseShardSelect(rel, shard->shardId);
+		units = lappend(units, unit);
 	}
+	return units;
 }
 
 static TupleTableSlot *
@@ -290,49 +292,31 @@ exec_scan(CustomScanState *node)
 }
 
 /*
- * scan_next returns the next row of the table, querying the next shard
- * when the current one is exhausted.
+ * scan_next returns the next row of the table, from whichever shard has
+ * one ready; the first call starts the execution.
  */
 static TupleTableSlot *
 scan_next(ScanState *ss)
 {
 	ShardScanState *state = (ShardScanState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
-	DistTableEntry *entry = state->entry;
 
-	for (;;)
+	if (state->done)
+		return ExecClearTuple(slot);
+	if (state->execution == NULL)
 	{
-		ShardInterval *shard;
-		ShardexecNode *node;
-		PGconn	   *conn;
-		char	   *sql;
+		MemoryContext oldContext =
+			MemoryContextSwitchTo(ss->ps.state->es_query_cxt);
 
-		if (state->result != NULL && state->row < state->rowCount)
-		{
-			MemoryContext oldContext;
-
-			MemoryContextReset(state->rowContext);
-			oldContext = MemoryContextSwitchTo(state->rowContext);
-			StoreRemoteRow(state->converter, state->result, state->row++, slot);
-			MemoryContextSwitchTo(oldContext);
-			return slot;
-		}
-		release_result(state);
-
-		if (state->nextShard >= entry->shardCount)
-			return ExecClearTuple(slot);
-
-		shard = &entry->shards[state->nextShard++];
-		node = linitial(ShardPlacementNodes(entry, shard));
-		conn = GetNodeConnection(node, CONNECTION_IN_TRANSACTION);
-		sql = DeparseShardSelect(ss->ss_currentRelation, shard->shardId);
-		state->result = ExecuteRemoteQuery(conn, node->nodeName, sql, 0, NULL,
-										   PGRES_TUPLES_OK);
-		state->row = 0;
-		state->rowCount = PQntuples(state->result);
-		ReleaseNodeConnection(conn);
-		pfree(sql);
+		state->execution = BeginDistributedExecution(state->units,
+													 RelationGetDescr(ss->ss_currentRelation),
+													 NULL, 0, NULL, NULL);
+		MemoryContextSwitchTo(oldContext);
 	}
+	if (DistributedExecutionNextRow(state->execution, slot))
+		return slot;
+	state->done = true;
+	return ExecClearTuple(slot);
 }
 
 static bool
@@ -344,7 +328,11 @@ scan_recheck(ScanState *ss, TupleTableSlot *slot)
 static void
 end_scan(CustomScanState *node)
 {
-	release_result(node);
+	ShardScanState *state = (ShardScanState *) node;
+
+	if (state->execution != NULL)
+		EndDistributedExecution(state->execution);
+	state->execution = NULL;
 }
 
 static void
@@ -352,8 +340,8 @@ rescan_scan(CustomScanState *node)
 {
 	ShardScanState *state = (ShardScanState *) node;
 
-	release_result(state);
-	state->nextShard = 0;
+	end_scan(node);
+	state->done = false;
 }
 
 static void
@@ -364,4 +352,6 @@ explain_scan(CustomScanState *node, List *ancestors, ExplainState *es)
 	if (state->entry != NULL)
 		ExplainPropertyInteger("Shard Queries", NULL,
 							   state->entry->shardCount, es);
+	if (es->analyze && state->execution != NULL)
+		ExplainDistributedExecution(state->execution, es);
 }

@@ -13,7 +13,10 @@
 #ifndef SHARDEXEC_CONNECTION_H
 #define SHARDEXEC_CONNECTION_H
 
+#include "lib/ilist.h"
 #include "libpq-fe.h"
+#include "utils/timestamp.h"
+
 #include "shardexec/metadata.h"
 
 /*
@@ -27,11 +30,107 @@ typedef enum ConnectionPurpose
 	CONNECTION_NO_TRANSACTION
 } ConnectionPurpose;
 
+struct ConnectionSet;
+struct ConnectionClaim;
+
+/*
+ * NodeConnection is one connection of the backend's connection set to a
+ * node for one user (see connection.c).  Its slot number is stable for
+ * the life of the backend, so a transaction can come back to "the same
+ * connection" by slot.  Only connection.c changes the fields; the
+ * executor reads conn and nodeName.
+ */
+typedef struct NodeConnection
+{
+	PGconn	   *conn;			/* NULL while the slot is closed */
+	const char *nodeName;		/* the node's name (owned by the set) */
+	int			slot;			/* position in the set */
+	struct ConnectionSet *set;
+
+	/* statements holding it: see ClaimNodeConnections */
+	int			claimCount;
+	struct ConnectionClaim *busyClaim;	/* claim with work in flight, or NULL */
+
+	/* the remote transaction that follows the local one */
+	int			xactDepth;		/* 0 = none, 1 = main, >1 = savepoints */
+	bool		modified;		/* wrote through it in this transaction */
+	bool		nodeWidePin;	/* ... without saying which shards */
+	bool		changingXactState;	/* a transaction command is in flight */
+	bool		configured;		/* session settings sent */
+	bool		invalidated;	/* server or user mapping changed */
+
+	/* for the pool view to come */
+	TimestampTz connectedAt;
+	uint64		uses;			/* claims and GetNodeConnection calls */
+} NodeConnection;
+
+/*
+ * ConnectionFinishCallback is called when another user needs a claimed
+ * connection on which the claim's owner still has work in flight: it
+ * must finish that work (read what is left of it into memory or onto
+ * disk) and mark the claim not busy before returning.
+ */
+typedef void (*ConnectionFinishCallback) (void *arg, NodeConnection *connection);
+
+/*
+ * ConnectionClaim: a statement's hold on one connection, from
+ * ClaimNodeConnections until ReleaseConnectionClaim or the end of the
+ * (sub)transaction that made it, whichever comes first.  The memory
+ * belongs to the caller and must outlive the claim (release it before
+ * freeing the memory, e.g. from a memory context reset callback).
+ */
+typedef struct ConnectionClaim
+{
+	NodeConnection *connection;
+	ConnectionFinishCallback finishWork;
+	void	   *finishArg;
+	SubTransactionId subid;		/* subtransaction that holds it */
+	bool		live;			/* false once released or orphaned */
+	dlist_node	listNode;		/* in connection.c's list of live claims */
+} ConnectionClaim;
+
+/*
+ * ConnectionRequest asks ClaimNodeConnections for count connections to
+ * node.  requiredSlots[i] is a slot that must be used (the transaction
+ * wrote through it, see RequiredConnectionSlot) or -1 for any connection
+ * that no other statement holds; required slots are distinct.  claims
+ * (count entries, caller's memory) are filled in.
+ */
+typedef struct ConnectionRequest
+{
+	ShardexecNode *node;
+	int			count;
+	const int  *requiredSlots;
+	ConnectionClaim *claims;
+} ConnectionRequest;
+
+/*
+ * ParallelCommand: one command of ExecuteParallelCommands or
+ * CleanUpConnections, on its own connection.
+ */
+typedef struct ParallelCommand
+{
+	PGconn	   *conn;
+	const char *nodeName;
+	const char *sql;			/* NULL: only bring the connection to idle */
+	bool		cancel;			/* CleanUpConnections: cancel work in flight */
+	bool		ok;				/* out: succeeded (CleanUpConnections) */
+} ParallelCommand;
+
 /* connection.c */
 extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose);
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);
 extern void MarkConnectionModified(PGconn *conn);
+extern int	RequiredConnectionSlot(ShardexecNode *node, int64 shardId);
+extern void ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
+								 void *finishArg);
+extern void SetConnectionClaimBusy(ConnectionClaim *claim, bool busy);
+extern void ReleaseConnectionClaim(ConnectionClaim *claim);
+extern void RecordShardModification(NodeConnection *connection, int64 shardId);
+extern void AbandonConnectionWork(NodeConnection **connections, int n,
+								  bool statementFailed);
+extern void DiscardNodeConnection(NodeConnection *connection);
 
 /* remote_command.c */
 extern void SendRemoteQuery(PGconn *conn, const char *nodeName, const char *sql,
@@ -49,6 +148,10 @@ extern void ReportRemoteError(PGresult *res, PGconn *conn,
 							  const char *nodeName,
 							  const char *sql) pg_attribute_noreturn();
 extern void ExecuteOnNodesInParallel(List *nodeCommands);
+extern void ExecuteParallelCommands(ParallelCommand *commands, int n);
+extern bool CleanUpConnections(ParallelCommand *commands, int n, int timeoutMs);
+extern int	WaitForSockets(int n, const pgsocket *sockets, const uint32 *events,
+						   uint32 *occurred, long timeoutMs);
 extern int	SetTransmissionModes(void);
 extern void ResetTransmissionModes(int nestlevel);
 extern int	SetDeparseSearchPath(void);
@@ -59,5 +162,12 @@ typedef struct NodeCommand
 	ShardexecNode *node;
 	char	   *sql;
 } NodeCommand;
+
+/*
+ * How long the cleanup of a connection after an error or a cancel may
+ * wait for the node (cancel, drain, rollback) before the connection is
+ * closed instead.
+ */
+#define CONNECTION_CLEANUP_TIMEOUT_MS 10000
 
 #endif							/* SHARDEXEC_CONNECTION_H */

@@ -32,6 +32,50 @@ typedef struct RemoteRowConverter
 	Oid		   *typioparams;	/* per attribute */
 } RemoteRowConverter;
 
+/*
+ * ExecutionUnit: one SQL statement for one shard (or one group of
+ * colocated shards) on one node.  Every statement that reaches the nodes
+ * is a list of units; src/executor/distributed_executor.c runs them.
+ */
+typedef struct ExecutionUnit
+{
+	int32		nodeId;			/* the node that runs it */
+	int64		shardId;		/* anchor shard, for EXPLAIN and errors */
+	char	   *sql;			/* the statement, with $n parameters */
+} ExecutionUnit;
+
+/*
+ * DistributedExecution runs a list of units, grouped per node, in the
+ * connection mode chosen per node (see distributed_executor.c), and
+ * returns their rows.  Every unit's result has the columns of tupdesc,
+ * in order.
+ */
+typedef struct DistributedExecution DistributedExecution;
+
+/* how the rows of the units are combined */
+typedef struct ExecutionMerge
+{
+	int			nkeys;			/* 0: unordered union */
+	AttrNumber *attnums;		/* sort keys, in tupdesc */
+	Oid		   *sortOperators;
+	Oid		   *collations;
+	bool	   *nullsFirst;
+} ExecutionMerge;
+
+/* distributed_executor.c */
+extern DistributedExecution *BeginDistributedExecution(List *units,
+													   TupleDesc tupdesc,
+													   ExecutionMerge *merge,
+													   int nParams,
+													   const char *const *paramValues,
+													   const Oid *paramTypes);
+extern bool DistributedExecutionNextRow(DistributedExecution *execution,
+										TupleTableSlot *slot);
+extern uint64 DistributedExecutionRowsAffected(DistributedExecution *execution);
+extern void EndDistributedExecution(DistributedExecution *execution);
+extern void ExplainDistributedExecution(DistributedExecution *execution,
+										struct ExplainState *es);
+
 /* shard_scan.c */
 extern RemoteRowConverter *MakeRemoteRowConverter(TupleDesc tupdesc,
 												  bool includeGenerated);

@@ -13,9 +13,11 @@
 #define SHARDEXEC_H
 
 /* GUC variables, in src/shardexec.c */
+extern bool ShardexecBinaryTransfer;
 extern int	ShardexecConnectTimeout;
 extern bool ShardexecLogRemoteSql;
 extern int	ShardexecMaxConnectionsPerQuery;
+extern bool ShardexecUsePipeline;
 
 /* subsystem initialisation, called from _PG_init */
 extern void InitMetadataCache(void);
