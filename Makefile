@@ -19,6 +19,9 @@ OBJS = \
 	src/connection/connection.o \
 	src/connection/remote_command.o \
 	src/planner/planner.o \
+	src/planner/router.o \
+	src/planner/deparse_query.o \
+	src/planner/distributed_scan.o \
 	src/executor/distributed_executor.o \
 	src/executor/shard_scan.o \
 	src/executor/shard_modify.o

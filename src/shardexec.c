@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "shardexec/planner.h"
 #include "shardexec/shardexec.h"
 
 PG_MODULE_MAGIC;
@@ -26,6 +27,7 @@ PG_MODULE_MAGIC;
 /* GUC variables */
 bool		ShardexecBinaryTransfer = true;
 int			ShardexecConnectTimeout = 10;
+bool		ShardexecEnablePushdown = true;
 bool		ShardexecLogRemoteSql = false;
 int			ShardexecMaxConnectionsPerQuery = 8;
 bool		ShardexecUsePipeline = true;
@@ -53,6 +55,7 @@ _PG_init(void)
 	InitMetadataCache();
 	InitConnectionManagement();
 	RegisterShardexecCustomScans();
+	RegisterDistributedScanMethods();
 	InitPlannerHooks();
 	InitUtilityHook();
 }
@@ -81,6 +84,16 @@ define_gucs(void)
 							PGC_USERSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("shardexec.enable_pushdown",
+							 "Pushes queries down to the nodes where possible.",
+							 "When off, every query reads the rows of its distributed tables "
+							 "and runs on the coordinator; for testing and comparison.",
+							 &ShardexecEnablePushdown,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("shardexec.log_remote_sql",
 							 "Logs every statement sent to a node, with the node's name.",

@@ -25,12 +25,14 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
+#include "optimizer/planmain.h"
 #include "optimizer/planner.h"
 #include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 
 #include "shardexec/executor.h"
 #include "shardexec/metadata.h"
+#include "shardexec/planner.h"
 #include "shardexec/shardexec.h"
 
 static planner_hook_type prev_planner_hook = NULL;
@@ -48,6 +50,7 @@ static PlannedStmt *plan_distributed_insert(PlannedStmt *result, Query *parse);
 typedef struct DistributedQueryInfo
 {
 	bool		touches;		/* some RTE is a distributed table */
+	bool		check;			/* refuse what the pull plan cannot do */
 	int			depth;			/* 0 for the top-level query */
 } DistributedQueryInfo;
 
@@ -146,7 +149,8 @@ find_distributed_tables(Node *node, void *context)
 		if (levelTouches)
 		{
 			info->touches = true;
-			check_query_level(query, info);
+			if (info->check)
+				check_query_level(query, info);
 		}
 
 		info->depth++;
@@ -165,12 +169,35 @@ static PlannedStmt *
 shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 				  ParamListInfo boundParams)
 {
-	DistributedQueryInfo info = {false, 0};
+	DistributedQueryInfo info = {false, false, 0};
 	PlannedStmt *result;
 
 	if (ShardexecExtensionLoaded() && parse->commandType != CMD_UTILITY)
 	{
 		/* the top level is depth 0; find_distributed_tables counts from there */
+		info.depth = -1;
+		(void) find_distributed_tables((Node *) parse, &info);
+	}
+
+	if (info.touches && parse->commandType == CMD_SELECT && ShardexecEnablePushdown)
+	{
+		RouterAnalysis analysis;
+		const char *failure = NULL;
+
+		AnalyzeRouterQuery(parse, &analysis);
+		if (analysis.isRouter && ShardQueryIsShippable(parse, &failure))
+		{
+			result = CreateRouterPlan(parse, &analysis);
+			if (cursorOptions & CURSOR_OPT_SCROLL)
+				result->planTree = materialize_finished_plan(result->planTree);
+			return result;
+		}
+	}
+
+	if (info.touches)
+	{
+		/* the pull plan: refuse what it cannot do */
+		info.check = true;
 		info.depth = -1;
 		(void) find_distributed_tables((Node *) parse, &info);
 	}
@@ -218,7 +245,10 @@ plan_distributed_insert(PlannedStmt *result, Query *parse)
 
 /*
  * shardexec_set_rel_pathlist replaces the paths of a distributed
- * relation (its local shell is empty) with the scan of its shards.
+ * relation (its local shell is empty) with the scan of its shards.  The
+ * relation may be a base relation or a member of an append relation (a
+ * branch of a flattened UNION ALL; distributed tables have no
+ * inheritance children), never left to scan the shell.
  */
 static void
 shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
@@ -227,7 +257,9 @@ shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
 
-	if (rte->rtekind != RTE_RELATION || rel->reloptkind != RELOPT_BASEREL ||
+	if (rte->rtekind != RTE_RELATION ||
+		(rel->reloptkind != RELOPT_BASEREL &&
+		 rel->reloptkind != RELOPT_OTHER_MEMBER_REL) ||
 		!IsDistributedTable(rte->relid))
 		return;
 

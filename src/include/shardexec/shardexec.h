@@ -15,6 +15,7 @@
 /* GUC variables, in src/shardexec.c */
 extern bool ShardexecBinaryTransfer;
 extern int	ShardexecConnectTimeout;
+extern bool ShardexecEnablePushdown;
 extern bool ShardexecLogRemoteSql;
 extern int	ShardexecMaxConnectionsPerQuery;
 extern bool ShardexecUsePipeline;

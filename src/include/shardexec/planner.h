@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * planner.h
+ *		  Distributed query planning: shard pruning, router and
+ *		  multi-shard plans, and the SQL sent to the nodes.
+ *
+ * src/planner/planner.c holds the hooks, router.c finds the shard group
+ * a query is pinned to, deparse_query.c writes queries back as SQL for a
+ * shard group, distributed_scan.c is the CustomScan that runs a pushed
+ * down query through the executor (src/executor/distributed_executor.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SHARDEXEC_PLANNER_H
+#define SHARDEXEC_PLANNER_H
+
+#include "nodes/params.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+
+/*
+ * ShardPin: a value the distribution column of a group of colocated
+ * tables is pinned to (a Const, or a Param known at execution), with the
+ * hash function for the value's type.
+ */
+typedef struct ShardPin
+{
+	Expr	   *value;			/* Const or Param */
+	Oid			hashFunction;	/* hash support function for value's type */
+	Oid			collation;		/* the distribution column's collation */
+} ShardPin;
+
+/* what the router found */
+typedef struct RouterAnalysis
+{
+	bool		isRouter;		/* the query runs whole on one shard group */
+	const char *reason;			/* why not, if not */
+	Oid			anchorRelid;	/* a distributed (or reference) table read */
+	bool		referenceOnly;	/* only reference tables */
+	List	   *pins;			/* ShardPin for the shard group */
+	List	   *relationOids;	/* every table read, for plan invalidation */
+} RouterAnalysis;
+
+/* deparse_query.c */
+extern char *DeparseShardQuery(Query *query, int shardIndex, bool includeJunk,
+							   const char **failure);
+extern bool ShardQueryIsShippable(Query *query, const char **failure);
+extern Query *EvaluateCoordinatorExpressions(Query *query, ParamListInfo params);
+
+/* router.c */
+extern void AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis);
+extern int	ShardIndexForPin(ShardPin *pin, Datum value, int shardCount);
+
+/* distributed_scan.c */
+extern void RegisterDistributedScanMethods(void);
+extern PlannedStmt *CreateRouterPlan(Query *query, RouterAnalysis *analysis);
+
+#endif							/* SHARDEXEC_PLANNER_H */

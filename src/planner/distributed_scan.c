@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * distributed_scan.c
+ *		  The plan of a query pushed down whole to one shard group: the
+ *		  "ShardexecQuery" CustomScan.
+ *
+ * A router query (router.c) becomes a PlannedStmt whose only node is a
+ * CustomScan that keeps the analyzed query.  The standard planner is not
+ * run at all, which keeps the coordinator's share of a distribution-key
+ * lookup small: the plan is built from the query's target list, and the
+ * range table is flattened only for permission checks, locks and plan
+ * invalidation, as the standard planner would.
+ *
+ * The SQL is written at execution, not at planning: the shard group
+ * depends on parameters in a generic plan, and parameters and stable
+ * functions (now(), current_user, ...) are folded on the coordinator
+ * first, so that the node computes with the coordinator's values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planmain.h"
+#include "parser/parsetree.h"
+#include "utils/lsyscache.h"
+
+#include "shardexec/executor.h"
+#include "shardexec/metadata.h"
+#include "shardexec/planner.h"
+
+/* positions in custom_private */
+#define PRIVATE_QUERY 0
+#define PRIVATE_REFERENCE_ONLY 1
+#define PRIVATE_ANCHOR 2
+#define PRIVATE_PIN_VALUE 3
+#define PRIVATE_PIN_HASH 4
+#define PRIVATE_PIN_COLLATION 5
+
+typedef struct DistributedScanState
+{
+	CustomScanState css;
+	Query	   *query;
+	bool		referenceOnly;
+	Oid			anchorRelid;
+	ExprState  *pinValue;
+	ShardPin	pin;
+	List	   *units;			/* ExecutionUnit */
+	DistributedExecution *execution;
+} DistributedScanState;
+
+static Node *create_distributed_scan_state(CustomScan *cscan);
+static void begin_distributed_scan(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *exec_distributed_scan(CustomScanState *node);
+static TupleTableSlot *distributed_scan_next(ScanState *ss);
+static bool distributed_scan_recheck(ScanState *ss, TupleTableSlot *slot);
+static void end_distributed_scan(CustomScanState *node);
+static void rescan_distributed_scan(CustomScanState *node);
+static void explain_distributed_scan(CustomScanState *node, List *ancestors,
+									 ExplainState *es);
+static void start_execution(DistributedScanState *state);
+
+static CustomScanMethods distributed_scan_methods = {
+	"ShardexecQuery",
+	create_distributed_scan_state
+};
+
+static CustomExecMethods distributed_exec_methods = {
+	.CustomName = "ShardexecQuery",
+	.BeginCustomScan = begin_distributed_scan,
+	.ExecCustomScan = exec_distributed_scan,
+	.EndCustomScan = end_distributed_scan,
+	.ReScanCustomScan = rescan_distributed_scan,
+	.ExplainCustomScan = explain_distributed_scan
+};
+
+/*
+ * RegisterDistributedScanMethods makes the CustomScan known, so that its
+ * plans can be copied and read back.
+ */
+void
+RegisterDistributedScanMethods(void)
+{
+	RegisterCustomScanMethods(&distributed_scan_methods);
+}
+
+/*
+ * flatten_relations appends a copy of every relation RTE of query and of
+ * the queries below it to *rtable.
+ */
+static bool
+flatten_relations_walker(Node *node, List **rtable)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, flatten_relations_walker,
+								 (void *) rtable, QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*rtable = lappend(*rtable, copyObject(rte));
+		return false;
+	}
+	return expression_tree_walker(node, flatten_relations_walker, (void *) rtable);
+}
+
+/*
+ * CreateRouterPlan returns the plan of a router query.
+ */
+PlannedStmt *
+CreateRouterPlan(Query *query, RouterAnalysis *analysis)
+{
+	PlannedStmt *result = makeNode(PlannedStmt);
+	CustomScan *cscan = makeNode(CustomScan);
+	List	   *rtable = NIL;
+	List	   *scanTlist = NIL;
+	List	   *tlist = NIL;
+	List	   *private = NIL;
+	ShardPin   *pin = analysis->pins != NIL ? linitial(analysis->pins) : NULL;
+	ListCell   *lc;
+	RangeTblEntry *remoteRte;
+	Index		remoteIndex;
+	AttrNumber	attno = 0;
+
+	/*
+	 * The scan's output columns are the query's target list.  They are
+	 * described as the columns of an extra range table entry, so that
+	 * EXPLAIN VERBOSE can name them.
+	 */
+	(void) flatten_relations_walker((Node *) query, &rtable);
+	remoteRte = makeNode(RangeTblEntry);
+	remoteRte->rtekind = RTE_VALUES;
+	remoteRte->inFromCl = false;
+	remoteRte->eref = makeAlias("remote_scan", NIL);
+	rtable = lappend(rtable, remoteRte);
+	remoteIndex = list_length(rtable);
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+		Node	   *expr = (Node *) tle->expr;
+		Var		   *var;
+		char	   *name = tle->resname != NULL ? tle->resname : psprintf("column%d", attno + 1);
+
+		attno++;
+		remoteRte->eref->colnames = lappend(remoteRte->eref->colnames, makeString(pstrdup(name)));
+		remoteRte->coltypes = lappend_oid(remoteRte->coltypes, exprType(expr));
+		remoteRte->coltypmods = lappend_int(remoteRte->coltypmods, exprTypmod(expr));
+		remoteRte->colcollations = lappend_oid(remoteRte->colcollations, exprCollation(expr));
+		var = makeVar(remoteIndex, attno, exprType(expr), exprTypmod(expr),
+					  exprCollation(expr), 0);
+		scanTlist = lappend(scanTlist, makeTargetEntry((Expr *) var, attno, name, false));
+		var = makeVar(INDEX_VAR, attno, exprType(expr), exprTypmod(expr),
+					  exprCollation(expr), 0);
+		tlist = lappend(tlist, makeTargetEntry((Expr *) var, attno,
+											   tle->resname, tle->resjunk));
+	}
+
+	private = lappend(private, copyObject(query));
+	private = lappend(private, makeInteger(analysis->referenceOnly ? 1 : 0));
+	private = lappend(private, makeInteger((int) analysis->anchorRelid));
+	private = lappend(private, pin != NULL ? copyObject(pin->value) : NULL);
+	private = lappend(private, makeInteger(pin != NULL ? (int) pin->hashFunction : 0));
+	private = lappend(private, makeInteger(pin != NULL ? (int) pin->collation : 0));
+
+	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.startup_cost = 100.0;
+	cscan->scan.plan.total_cost = 100.0 + 1.0;
+	cscan->scan.plan.plan_rows = 100;
+	cscan->scan.plan.plan_width = 32;
+	cscan->scan.scanrelid = 0;
+	cscan->custom_scan_tlist = scanTlist;
+	cscan->custom_private = private;
+	cscan->methods = &distributed_scan_methods;
+
+	result->commandType = CMD_SELECT;
+	result->queryId = query->queryId;
+	result->hasReturning = false;
+	result->hasModifyingCTE = false;
+	result->canSetTag = query->canSetTag;
+	result->transientPlan = false;
+	result->dependsOnRole = false;
+	result->parallelModeNeeded = false;
+	result->jitFlags = 0;
+	result->planTree = (Plan *) cscan;
+	result->rtable = rtable;
+	result->relationOids = list_copy(analysis->relationOids);
+	result->stmt_location = query->stmt_location;
+	result->stmt_len = query->stmt_len;
+	return result;
+}
+
+static Node *
+create_distributed_scan_state(CustomScan *cscan)
+{
+	DistributedScanState *state = (DistributedScanState *)
+		newNode(sizeof(DistributedScanState), T_CustomScanState);
+
+	state->css.methods = &distributed_exec_methods;
+	return (Node *) state;
+}
+
+/*
+ * begin_distributed_scan chooses the shard group, writes the SQL and,
+ * unless only explaining, starts the execution.
+ */
+static void
+begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
+{
+	DistributedScanState *state = (DistributedScanState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *private = cscan->custom_private;
+	Expr	   *pinValue = list_nth(private, PRIVATE_PIN_VALUE);
+	DistTableEntry *entry;
+	ShardInterval *shard;
+	ExecutionUnit *unit;
+	Query	   *query;
+	const char *failure = NULL;
+	int			shardIndex = 0;
+
+	state->query = list_nth(private, PRIVATE_QUERY);
+	state->referenceOnly = intVal(list_nth(private, PRIVATE_REFERENCE_ONLY)) != 0;
+	state->anchorRelid = (Oid) intVal(list_nth(private, PRIVATE_ANCHOR));
+	state->pin.hashFunction = (Oid) intVal(list_nth(private, PRIVATE_PIN_HASH));
+	state->pin.collation = (Oid) intVal(list_nth(private, PRIVATE_PIN_COLLATION));
+
+	entry = LookupDistTable(state->anchorRelid);
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is no longer distributed",
+						get_rel_name(state->anchorRelid))));
+
+	if (!state->referenceOnly && pinValue != NULL)
+	{
+		ExprContext *econtext = GetPerTupleExprContext(estate);
+		bool		isnull;
+		Datum		value;
+
+		state->pinValue = ExecInitExpr(pinValue, &node->ss.ps);
+		value = ExecEvalExprSwitchContext(state->pinValue, econtext, &isnull);
+		/* "k = NULL" matches no row on any shard: any shard will do */
+		if (!isnull)
+			shardIndex = ShardIndexForPin(&state->pin, value, entry->shardCount);
+	}
+
+	query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
+	unit = palloc0(sizeof(ExecutionUnit));
+	unit->sql = DeparseShardQuery(query, shardIndex, true, &failure);
+	if (unit->sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("could not push the query down to its shard"),
+				 errdetail("%s.", failure)));
+	shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
+	unit->shardId = shard->shardId;
+	unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
+		shard->nodeId;
+	state->units = list_make1(unit);
+
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		start_execution(state);
+}
+
+static void
+start_execution(DistributedScanState *state)
+{
+	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+
+	state->execution = BeginDistributedExecution(state->units, tupdesc, NULL,
+												 0, NULL, NULL);
+}
+
+static TupleTableSlot *
+exec_distributed_scan(CustomScanState *node)
+{
+	return ExecScan(&node->ss, distributed_scan_next, distributed_scan_recheck);
+}
+
+static TupleTableSlot *
+distributed_scan_next(ScanState *ss)
+{
+	DistributedScanState *state = (DistributedScanState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	if (state->execution == NULL)
+		start_execution(state);
+	if (DistributedExecutionNextRow(state->execution, slot))
+		return slot;
+	return ExecClearTuple(slot);
+}
+
+static bool
+distributed_scan_recheck(ScanState *ss, TupleTableSlot *slot)
+{
+	return true;
+}
+
+static void
+end_distributed_scan(CustomScanState *node)
+{
+	DistributedScanState *state = (DistributedScanState *) node;
+
+	if (state->execution != NULL)
+	{
+		EndDistributedExecution(state->execution);
+		state->execution = NULL;
+	}
+}
+
+static void
+rescan_distributed_scan(CustomScanState *node)
+{
+	end_distributed_scan(node);
+}
+
+/*
+ * explain_distributed_scan shows the plan kind, the units and their
+ * nodes and SQL; with ANALYZE, the executor's figures.
+ */
+static void
+explain_distributed_scan(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	DistributedScanState *state = (DistributedScanState *) node;
+	ListCell   *lc;
+
+	ExplainPropertyText("Distributed Plan", "router", es);
+	ExplainPropertyInteger("Execution Units", NULL, list_length(state->units), es);
+	foreach(lc, state->units)
+	{
+		ExecutionUnit *unit = lfirst(lc);
+		ShardexecNode *shardNode = LookupNodeById(unit->nodeId, true);
+
+		ExplainPropertyText("Node", shardNode != NULL ? shardNode->nodeName : "?", es);
+		ExplainPropertyText("Remote SQL", unit->sql, es);
+	}
+	if (es->analyze && state->execution != NULL)
+		ExplainDistributedExecution(state->execution, es);
+
+}

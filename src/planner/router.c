@@ -1,0 +1,616 @@
+/*-------------------------------------------------------------------------
+ *
+ * router.c
+ *		  Which shard group a query is pinned to: shard pruning for the
+ *		  router planner.
+ *
+ * A query can run whole on one node when every hash-distributed table it
+ * reads, at every query level, is restricted to rows of one shard group,
+ * and those tables are colocated.  This file finds that out from the
+ * query tree, before the standard planner runs:
+ *
+ *  - Every hash-distributed range table entry (at any level: subqueries,
+ *    CTEs, sublinks) is a member of a union-find structure.
+ *  - "a.k = b.k" between distribution columns, in a WHERE clause or the
+ *    ON clause of an inner join, joins two members both ways: the rows of
+ *    either that can contribute have equal distribution values.
+ *  - In the ON clause of an outer join, such an equality only carries a
+ *    restriction from the preserved side to the nullable side (a
+ *    directed link), and a constant there restricts nothing.  A
+ *    correlated equality in a subquery ("inner.k = outer.k") is likewise
+ *    a directed link from the outer table to the inner one.
+ *  - "k = constant" or "k = $n" with an equality operator of the
+ *    distribution type's hash operator family pins a member's class.
+ *  - A column of a subquery in FROM counts as the distribution column it
+ *    passes through, when the subquery only filters and projects (no
+ *    aggregate, DISTINCT, window, LIMIT or set operation, any of which
+ *    would change its rows if fed fewer of them).
+ *
+ * The query is a router query when every member's class is pinned,
+ * directly or through directed links, and all pins name the same shard
+ * group: trivially when there is one class; with several classes, only
+ * when all their pins are constants hashing to the same shard.  A query
+ * reading only reference tables is a router query too.  Parameters are
+ * resolved at execution (distributed_scan.c), which is what makes generic
+ * plans of prepared statements route correctly.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/hash.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/prep.h"
+#include "parser/parsetree.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "shardexec/metadata.h"
+#include "shardexec/planner.h"
+
+/* one hash-distributed range table entry */
+typedef struct RteMember
+{
+	Query	   *query;
+	Index		rtindex;
+	DistTableEntry *entry;
+	int			parent;			/* union-find */
+	List	   *pins;			/* ShardPin found on this member */
+} RteMember;
+
+typedef struct RouterContext
+{
+	List	   *members;		/* RteMember */
+	List	   *links;			/* pairs of member indexes: from, to */
+	List	   *queryStack;		/* innermost query first */
+	int32		colocationId;
+	bool		haveHash;
+	bool		haveTable;
+	RouterAnalysis *analysis;
+} RouterContext;
+
+static void analyze_query(Query *query, RouterContext *context);
+static bool find_sublinks(Node *node, RouterContext *context);
+static void analyze_jointree(Node *node, Query *query, RouterContext *context,
+							 Relids *nullable);
+static void analyze_quals(Node *quals, RouterContext *context, Relids nullable,
+						  bool outerJoinOn);
+static int	resolve_dist_column(Node *node, RouterContext *context, bool *outer);
+static int	find_root(RouterContext *context, int i);
+static void fail(RouterContext *context, const char *reason);
+
+static void
+fail(RouterContext *context, const char *reason)
+{
+	if (context->analysis->reason == NULL)
+		context->analysis->reason = reason;
+}
+
+/*
+ * AnalyzeRouterQuery fills analysis for query: whether it is a router
+ * query, and if so the table and pin that choose its shard group.
+ */
+void
+AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis)
+{
+	RouterContext context;
+	int			nmembers;
+	int		   *classPin;		/* per root: index of the member whose pins pin it, or -1 */
+	bool		changed;
+	ListCell   *lc;
+	int			i;
+	int			pinSource = -1;
+	int			constShard = -1;
+
+	memset(analysis, 0, sizeof(*analysis));
+	memset(&context, 0, sizeof(context));
+	context.analysis = analysis;
+
+	analyze_query(query, &context);
+	if (analysis->reason != NULL)
+		return;
+
+	if (!context.haveHash)
+	{
+		if (!context.haveTable)
+		{
+			fail(&context, "the query reads no distributed table");
+			return;
+		}
+		analysis->isRouter = true;
+		analysis->referenceOnly = true;
+		return;
+	}
+
+	/* pins of each class, then through directed links to a fixpoint */
+	nmembers = list_length(context.members);
+	classPin = palloc(sizeof(int) * nmembers);
+	for (i = 0; i < nmembers; i++)
+		classPin[i] = -1;
+	for (i = 0; i < nmembers; i++)
+	{
+		RteMember  *member = list_nth(context.members, i);
+		int			root = find_root(&context, i);
+
+		if (member->pins != NIL && classPin[root] < 0)
+			classPin[root] = i;
+	}
+	do
+	{
+		changed = false;
+		for (i = 0; i + 1 < list_length(context.links); i += 2)
+		{
+			int			from = find_root(&context, list_nth_int(context.links, i));
+			int			to = find_root(&context, list_nth_int(context.links, i + 1));
+
+			if (classPin[from] >= 0 && classPin[to] < 0)
+			{
+				classPin[to] = classPin[from];
+				changed = true;
+			}
+		}
+	} while (changed);
+
+	for (i = 0; i < nmembers; i++)
+	{
+		int			source = classPin[find_root(&context, i)];
+		RteMember  *member;
+		ShardPin   *pin;
+
+		if (source < 0)
+		{
+			fail(&context, "the distribution column of a table is not restricted to one value");
+			return;
+		}
+		if (pinSource < 0)
+			pinSource = source;
+		if (source == pinSource)
+			continue;
+
+		/* another class: both must be constants of the same shard */
+		member = list_nth(context.members, source);
+		pin = linitial(member->pins);
+		if (constShard < 0)
+		{
+			RteMember  *first = list_nth(context.members, pinSource);
+			ShardPin   *firstPin = linitial(first->pins);
+
+			if (!IsA(firstPin->value, Const) || ((Const *) firstPin->value)->constisnull)
+			{
+				fail(&context, "tables are restricted by different parameters");
+				return;
+			}
+			constShard = ShardIndexForPin(firstPin, ((Const *) firstPin->value)->constvalue,
+										  first->entry->shardCount);
+		}
+		if (!IsA(pin->value, Const) || ((Const *) pin->value)->constisnull ||
+			ShardIndexForPin(pin, ((Const *) pin->value)->constvalue,
+							 member->entry->shardCount) != constShard)
+		{
+			fail(&context, "tables are restricted to different shards");
+			return;
+		}
+	}
+
+	foreach(lc, context.members)
+	{
+		RteMember  *member = lfirst(lc);
+
+		analysis->anchorRelid = member->entry->relid;
+		break;
+	}
+	analysis->pins = list_make1(linitial(((RteMember *) list_nth(context.members, pinSource))->pins));
+	analysis->isRouter = true;
+}
+
+/*
+ * ShardIndexForPin returns the shard index of a pinned value.
+ */
+int
+ShardIndexForPin(ShardPin *pin, Datum value, int shardCount)
+{
+	int32		hash = DatumGetInt32(OidFunctionCall1Coll(pin->hashFunction,
+														  pin->collation, value));
+
+	return ShardIndexForHash(shardCount, hash);
+}
+
+static int
+find_root(RouterContext *context, int i)
+{
+	RteMember  *member = list_nth(context->members, i);
+
+	while (member->parent != i)
+	{
+		i = member->parent;
+		member = list_nth(context->members, i);
+	}
+	return i;
+}
+
+static void
+union_members(RouterContext *context, int a, int b)
+{
+	int			ra = find_root(context, a);
+	int			rb = find_root(context, b);
+
+	if (ra != rb)
+		((RteMember *) list_nth(context->members, rb))->parent = ra;
+}
+
+/*
+ * find_member returns the index of the member for rtindex of query, or -1.
+ */
+static int
+find_member(RouterContext *context, Query *query, Index rtindex)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, context->members)
+	{
+		RteMember  *member = lfirst(lc);
+
+		if (member->query == query && member->rtindex == rtindex)
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/*
+ * is_simple_subquery says whether a subquery passes its input rows
+ * through unchanged but for filtering and projection.
+ */
+static bool
+is_simple_subquery(Query *query)
+{
+	return query->commandType == CMD_SELECT &&
+		query->setOperations == NULL &&
+		!query->hasAggs && !query->hasWindowFuncs && !query->hasTargetSRFs &&
+		query->groupClause == NIL && query->groupingSets == NIL &&
+		query->havingQual == NULL && query->distinctClause == NIL &&
+		query->limitCount == NULL && query->limitOffset == NULL;
+}
+
+/*
+ * analyze_query registers the hash-distributed tables of query and of
+ * everything below it, and their equalities.
+ */
+static void
+analyze_query(Query *query, RouterContext *context)
+{
+	ListCell   *lc;
+	Index		rtindex = 0;
+	Relids		nullable = NULL;
+
+	context->queryStack = lcons(query, context->queryStack);
+
+	if (query->commandType != CMD_SELECT)
+		fail(context, "only SELECT is routed");
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		rtindex++;
+		if (rte->rtekind == RTE_RELATION)
+		{
+			DistTableEntry *entry = LookupDistTable(rte->relid);
+
+			if (entry == NULL)
+			{
+				fail(context, "the query reads a local table");
+				continue;
+			}
+			context->haveTable = true;
+			context->analysis->relationOids =
+				list_append_unique_oid(context->analysis->relationOids, rte->relid);
+			if (!OidIsValid(context->analysis->anchorRelid))
+				context->analysis->anchorRelid = rte->relid;
+			if (entry->kind == DIST_KIND_HASH)
+			{
+				RteMember  *member = palloc0(sizeof(RteMember));
+
+				if (context->haveHash && entry->colocationId != context->colocationId)
+					fail(context, "the query reads tables that are not colocated");
+				context->haveHash = true;
+				context->colocationId = entry->colocationId;
+				member->query = query;
+				member->rtindex = rtindex;
+				member->entry = entry;
+				member->parent = list_length(context->members);
+				context->members = lappend(context->members, member);
+			}
+		}
+		else if (rte->rtekind == RTE_SUBQUERY)
+			analyze_query(rte->subquery, context);
+		else if (rte->rtekind == RTE_FUNCTION || rte->rtekind == RTE_VALUES ||
+				 rte->rtekind == RTE_TABLEFUNC)
+			(void) range_table_entry_walker(rte, find_sublinks, context, 0);
+	}
+
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+
+		if (IsA(cte->ctequery, Query))
+			analyze_query((Query *) cte->ctequery, context);
+	}
+
+	/* subqueries in expressions: WHERE, target list, HAVING, ON, ... */
+	(void) query_tree_walker(query, find_sublinks, context,
+							 QTW_IGNORE_RANGE_TABLE | QTW_IGNORE_CTE_SUBQUERIES);
+
+	analyze_quals(query->jointree->quals, context, NULL, false);
+	foreach(lc, query->jointree->fromlist)
+		analyze_jointree(lfirst(lc), query, context, &nullable);
+
+	context->queryStack = list_delete_first(context->queryStack);
+}
+
+/*
+ * find_sublinks analyzes the subquery of every SubLink in an expression.
+ */
+static bool
+find_sublinks(Node *node, RouterContext *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+	{
+		SubLink    *sublink = (SubLink *) node;
+
+		analyze_query((Query *) sublink->subselect, context);
+		return find_sublinks(sublink->testexpr, context);
+	}
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, find_sublinks, context);
+}
+
+/*
+ * analyze_jointree analyzes the ON clauses of the joins in a FROM item;
+ * nullable collects the range table indexes on the nullable side of an
+ * outer join.
+ */
+static void
+analyze_jointree(Node *node, Query *query, RouterContext *context, Relids *nullable)
+{
+	if (node == NULL || IsA(node, RangeTblRef))
+		return;
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *from = (FromExpr *) node;
+		ListCell   *lc;
+
+		analyze_quals(from->quals, context, NULL, false);
+		foreach(lc, from->fromlist)
+			analyze_jointree(lfirst(lc), query, context, nullable);
+		return;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+		Relids		nullableSide = NULL;
+
+		analyze_jointree(join->larg, query, context, nullable);
+		analyze_jointree(join->rarg, query, context, nullable);
+
+		switch (join->jointype)
+		{
+			case JOIN_INNER:
+				analyze_quals(join->quals, context, NULL, false);
+				break;
+			case JOIN_LEFT:
+				nullableSide = get_relids_in_jointree(join->rarg, false);
+				analyze_quals(join->quals, context, nullableSide, true);
+				break;
+			case JOIN_RIGHT:
+				nullableSide = get_relids_in_jointree(join->larg, false);
+				analyze_quals(join->quals, context, nullableSide, true);
+				break;
+			default:
+				/* FULL JOIN: its condition restricts neither side */
+				break;
+		}
+		*nullable = bms_union(*nullable, nullableSide);
+	}
+}
+
+/*
+ * pin_for_value returns the ShardPin for "distribution column = value"
+ * of member, or NULL if value cannot choose a shard.
+ */
+static ShardPin *
+pin_for_value(RteMember *member, Oid opno, Node *value)
+{
+	TypeCacheEntry *typentry;
+	Oid			valueType;
+	Oid			hashFunction;
+	ShardPin   *pin;
+
+	while (IsA(value, RelabelType))
+		value = (Node *) ((RelabelType *) value)->arg;
+	if (!(IsA(value, Const) ||
+		  (IsA(value, Param) && ((Param *) value)->paramkind == PARAM_EXTERN)))
+		return NULL;
+
+	typentry = lookup_type_cache(member->entry->distType, TYPECACHE_HASH_OPFAMILY);
+	if (!OidIsValid(typentry->hash_opf) ||
+		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber)
+		return NULL;
+	valueType = exprType(value);
+	hashFunction = get_opfamily_proc(typentry->hash_opf, valueType, valueType,
+									 HASHSTANDARD_PROC);
+	if (!OidIsValid(hashFunction))
+		return NULL;
+
+	pin = palloc0(sizeof(ShardPin));
+	pin->value = (Expr *) value;
+	pin->hashFunction = hashFunction;
+	pin->collation = member->entry->distCollation;
+	return pin;
+}
+
+/*
+ * analyze_quals records the equalities among the top-level conjuncts of
+ * quals.  In the ON clause of an outer join (outerJoinOn), only
+ * restrictions of the nullable side count.
+ */
+static void
+analyze_quals(Node *quals, RouterContext *context, Relids nullable, bool outerJoinOn)
+{
+	ListCell   *lc;
+
+	if (quals == NULL)
+		return;
+
+	foreach(lc, make_ands_implicit((Expr *) quals))
+	{
+		Node	   *clause = lfirst(lc);
+		OpExpr	   *op;
+		Node	   *left;
+		Node	   *right;
+		bool		leftOuter = false;
+		bool		rightOuter = false;
+		int			lmember;
+		int			rmember;
+
+		if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+			continue;
+		op = (OpExpr *) clause;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		lmember = resolve_dist_column(left, context, &leftOuter);
+		rmember = resolve_dist_column(right, context, &rightOuter);
+
+		if (lmember >= 0 && rmember >= 0)
+		{
+			RteMember  *lm = list_nth(context->members, lmember);
+			TypeCacheEntry *typentry = lookup_type_cache(lm->entry->distType,
+														 TYPECACHE_HASH_OPFAMILY);
+
+			if (!OidIsValid(typentry->hash_opf) ||
+				get_op_opfamily_strategy(op->opno, typentry->hash_opf) != HTEqualStrategyNumber)
+				continue;
+
+			if (leftOuter && rightOuter)
+				continue;
+			if (leftOuter)
+				context->links = lappend_int(lappend_int(context->links, lmember), rmember);
+			else if (rightOuter)
+				context->links = lappend_int(lappend_int(context->links, rmember), lmember);
+			else if (outerJoinOn)
+			{
+				RteMember  *rm = list_nth(context->members, rmember);
+				bool		lnull = bms_is_member(lm->rtindex, nullable);
+				bool		rnull = bms_is_member(rm->rtindex, nullable);
+
+				if (lnull && rnull)
+					union_members(context, lmember, rmember);
+				else if (rnull)
+					context->links = lappend_int(lappend_int(context->links, lmember), rmember);
+				else if (lnull)
+					context->links = lappend_int(lappend_int(context->links, rmember), lmember);
+			}
+			else
+				union_members(context, lmember, rmember);
+			continue;
+		}
+
+		/* column = value */
+		if ((lmember >= 0 && !leftOuter) || (rmember >= 0 && !rightOuter))
+		{
+			int			m = (lmember >= 0 && !leftOuter) ? lmember : rmember;
+			RteMember  *member = list_nth(context->members, m);
+			ShardPin   *pin;
+
+			if (outerJoinOn)
+				continue;	/* restricts only null-extended matches */
+			pin = pin_for_value(member, op->opno, m == lmember ? right : left);
+			if (pin != NULL)
+				member->pins = lappend(member->pins, pin);
+		}
+	}
+}
+
+/*
+ * resolve_dist_column returns the member whose distribution column node
+ * is (a Var, possibly relabeled, possibly through simple subqueries and
+ * joins), or -1.  *outer is set when the Var belongs to an outer query.
+ */
+static int
+resolve_dist_column(Node *node, RouterContext *context, bool *outer)
+{
+	Var		   *var;
+	Query	   *query;
+	RangeTblEntry *rte;
+
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var))
+		return -1;
+	var = (Var *) node;
+	if (var->varlevelsup >= list_length(context->queryStack) || var->varattno <= 0)
+		return -1;
+	*outer = *outer || var->varlevelsup > 0;
+	query = list_nth(context->queryStack, var->varlevelsup);
+	if (var->varno < 1 || var->varno > list_length(query->rtable))
+		return -1;
+	rte = rt_fetch(var->varno, query->rtable);
+
+	switch (rte->rtekind)
+	{
+		case RTE_RELATION:
+			{
+				int			m = find_member(context, query, var->varno);
+
+				if (m >= 0 &&
+					((RteMember *) list_nth(context->members, m))->entry->distAttnum == var->varattno)
+					return m;
+				return -1;
+			}
+		case RTE_JOIN:
+			{
+				Node	   *aliasvar;
+				List	   *savedStack = context->queryStack;
+				int			result;
+
+				if (var->varattno > list_length(rte->joinaliasvars))
+					return -1;
+				aliasvar = list_nth(rte->joinaliasvars, var->varattno - 1);
+				if (aliasvar == NULL || !IsA(aliasvar, Var))
+					return -1;
+				/* the alias var is relative to the join's own level */
+				context->queryStack = list_copy_tail(context->queryStack, var->varlevelsup);
+				result = resolve_dist_column(aliasvar, context, outer);
+				context->queryStack = savedStack;
+				return result;
+			}
+		case RTE_SUBQUERY:
+			{
+				TargetEntry *tle;
+				List	   *savedStack = context->queryStack;
+				int			result;
+				bool		innerOuter = false;
+
+				if (!is_simple_subquery(rte->subquery))
+					return -1;
+				tle = get_tle_by_resno(rte->subquery->targetList, var->varattno);
+				if (tle == NULL || tle->resjunk)
+					return -1;
+				context->queryStack = lcons(rte->subquery,
+											list_copy_tail(context->queryStack, var->varlevelsup));
+				result = resolve_dist_column((Node *) tle->expr, context, &innerOuter);
+				context->queryStack = savedStack;
+				return innerOuter ? -1 : result;
+			}
+		default:
+			return -1;
+	}
+}
