@@ -22,6 +22,7 @@ OBJS = \
 	src/planner/router.o \
 	src/planner/deparse_query.o \
 	src/planner/distributed_scan.o \
+	src/planner/multi_shard.o \
 	src/executor/distributed_executor.o \
 	src/executor/shard_scan.o \
 	src/executor/shard_modify.o

@@ -141,6 +141,15 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'shardexec_shard_id_for_value'
 LANGUAGE C STABLE;
 
+/*
+ * The placeholder a coordinator query reads the nodes' results from; the
+ * planner hook replaces it by the scan of the shards.
+ */
+CREATE FUNCTION remote_scan(int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shardexec_remote_scan'
+LANGUAGE C STRICT;
+
 CREATE FUNCTION shard_table_name(table_name regclass, shard_id bigint)
 RETURNS text
 AS 'MODULE_PATHNAME', 'shardexec_shard_table_name'

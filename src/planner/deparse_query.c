@@ -69,8 +69,16 @@ typedef struct DeparseContext
 	int			shardIndex;		/* which shard of each distributed table */
 	int			nextAlias;
 	bool		checkOnly;		/* planning: parameters are not resolved yet */
+	bool		master;			/* coordinator query: columns only through substitutions */
+	List	   *substitutions;	/* pairs: expression, text to print instead */
 	const char *failure;		/* why the query cannot be shipped, or NULL */
 } DeparseContext;
+
+/* an open deparse of coordinator-side expressions of one query */
+struct MasterDeparse
+{
+	DeparseContext context;
+};
 
 static void deparse_query(Query *query, DeparseContext *context,
 						  bool includeJunk, List *outputNames);
@@ -777,6 +785,9 @@ deparse_window_spec(WindowClause *wc, List *targetList, DeparseContext *context)
 static bool
 check_function(Oid funcid, DeparseContext *context)
 {
+	/* the coordinator's own query may call anything */
+	if (context->master)
+		return true;
 	if (funcid >= FirstNormalObjectId)
 	{
 		if (context->failure == NULL)
@@ -795,6 +806,8 @@ check_function(Oid funcid, DeparseContext *context)
 static bool
 check_collation(Oid collid, DeparseContext *context)
 {
+	if (context->master)
+		return true;
 	if (OidIsValid(collid) && collid >= FirstNormalObjectId)
 	{
 		if (context->failure == NULL)
@@ -949,6 +962,8 @@ deparse_var(Var *var, DeparseContext *context)
 
 	if (var->varattno == 0)
 		FAIL(context, "whole-row references are not pushed down");
+	if (context->master)
+		FAIL(context, "a column is needed on the coordinator that the nodes do not send");
 
 	switch (rte->rtekind)
 	{
@@ -1041,6 +1056,21 @@ deparse_expr(Node *node, DeparseContext *context)
 
 	check_stack_depth();
 
+	if (context->substitutions != NIL)
+	{
+		ListCell   *lc;
+
+		for (lc = list_head(context->substitutions); lc != NULL;
+			 lc = lnext(context->substitutions, lnext(context->substitutions, lc)))
+		{
+			if (equal(lfirst(lc), node))
+			{
+				appendStringInfoString(buf, (char *) lfirst(lnext(context->substitutions, lc)));
+				return;
+			}
+		}
+	}
+
 	switch (nodeTag(node))
 	{
 		case T_Var:
@@ -1050,6 +1080,11 @@ deparse_expr(Node *node, DeparseContext *context)
 			deparse_const((Const *) node, context);
 			break;
 		case T_Param:
+			if (context->master && ((Param *) node)->paramkind == PARAM_EXTERN)
+			{
+				appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
+				break;
+			}
 			if (context->checkOnly && ((Param *) node)->paramkind == PARAM_EXTERN)
 				break;
 			FAIL(context, "the query has a parameter that cannot be sent");
@@ -1082,7 +1117,7 @@ deparse_expr(Node *node, DeparseContext *context)
 			{
 				OpExpr	   *op = (OpExpr *) node;
 
-				if (op->opno >= FirstNormalObjectId)
+				if (op->opno >= FirstNormalObjectId && !context->master)
 					FAIL(context, "the query uses a user-defined operator");
 				set_opfuncid(op);
 				if (!check_function(op->opfuncid, context) ||
@@ -1122,7 +1157,7 @@ deparse_expr(Node *node, DeparseContext *context)
 			{
 				ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) node;
 
-				if (saop->opno >= FirstNormalObjectId)
+				if (saop->opno >= FirstNormalObjectId && !context->master)
 					FAIL(context, "the query uses a user-defined operator");
 				set_sa_opfuncid(saop);
 				if (!check_function(saop->opfuncid, context) ||
@@ -1448,6 +1483,9 @@ deparse_expr(Node *node, DeparseContext *context)
 			{
 				SubLink    *sl = (SubLink *) node;
 
+				if (context->master)
+					FAIL(context, "subqueries are not evaluated on the coordinator");
+
 				switch (sl->subLinkType)
 				{
 					case EXISTS_SUBLINK:
@@ -1488,6 +1526,22 @@ deparse_expr(Node *node, DeparseContext *context)
 				break;
 			}
 		case T_SQLValueFunction:
+			if (context->master)
+			{
+				SQLValueFunction *svf = (SQLValueFunction *) node;
+				static const char *const names[] = {
+					"CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIME", "CURRENT_TIMESTAMP",
+					"CURRENT_TIMESTAMP", "LOCALTIME", "LOCALTIME", "LOCALTIMESTAMP",
+					"LOCALTIMESTAMP", "CURRENT_ROLE", "CURRENT_USER", "USER",
+					"SESSION_USER", "CURRENT_CATALOG", "CURRENT_SCHEMA"
+				};
+
+				appendStringInfoString(buf, names[svf->op]);
+				if (svf->op == SVFOP_CURRENT_TIME_N || svf->op == SVFOP_CURRENT_TIMESTAMP_N ||
+					svf->op == SVFOP_LOCALTIME_N || svf->op == SVFOP_LOCALTIMESTAMP_N)
+					appendStringInfo(buf, "(%d)", svf->typmod);
+				break;
+			}
 			if (context->checkOnly)
 				break;
 			FAIL(context, "the query has an SQL value function that cannot be sent");
@@ -1499,6 +1553,80 @@ deparse_expr(Node *node, DeparseContext *context)
 		default:
 			FAIL(context, "the query has an expression that is not pushed down");
 	}
+}
+
+/*
+ * BeginMasterDeparse starts writing expressions of query's top level for
+ * the coordinator's query over the nodes' results: each expression equal
+ * to one in substitutions (a list of pairs: expression, text) is printed
+ * as the text, and any other column reference fails.
+ */
+MasterDeparse *
+BeginMasterDeparse(Query *query, List *substitutions)
+{
+	MasterDeparse *md = palloc0(sizeof(MasterDeparse));
+
+	md->context.nextAlias = 1;
+	md->context.master = true;
+	md->context.checkOnly = true;
+	md->context.substitutions = substitutions;
+	push_level(query, &md->context);
+	return md;
+}
+
+/*
+ * MasterDeparseExpr appends expr to buf.
+ */
+void
+MasterDeparseExpr(MasterDeparse *md, StringInfo buf, Node *expr)
+{
+	md->context.buf = buf;
+	deparse_expr(expr, &md->context);
+}
+
+/*
+ * MasterDeparseSortClause appends the items of an ORDER BY to buf.
+ */
+void
+MasterDeparseSortClause(MasterDeparse *md, StringInfo buf, List *sortClause)
+{
+	md->context.buf = buf;
+	deparse_sort_clause(sortClause, md->context.level->query->targetList, &md->context);
+}
+
+/*
+ * MasterDeparseFailure returns why a master expression could not be
+ * written, or NULL.
+ */
+const char *
+MasterDeparseFailure(MasterDeparse *md)
+{
+	return md->context.failure;
+}
+
+/*
+ * DeparseCollationName returns a collation's qualified, quoted name.
+ */
+char *
+DeparseCollationName(Oid collid)
+{
+	return collation_name(collid);
+}
+
+/*
+ * DeparseTypeName returns a type name that means the same everywhere.
+ */
+char *
+DeparseTypeName(Oid typid, int32 typmod)
+{
+	StringInfoData buf;
+	DeparseContext context;
+
+	initStringInfo(&buf);
+	memset(&context, 0, sizeof(context));
+	context.buf = &buf;
+	deparse_type(typid, typmod, &context);
+	return buf.data;
 }
 
 /*

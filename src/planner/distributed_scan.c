@@ -21,12 +21,15 @@
 #include "postgres.h"
 
 #include "commands/explain.h"
+#include "fmgr.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 
@@ -41,12 +44,23 @@
 #define PRIVATE_PIN_VALUE 3
 #define PRIVATE_PIN_HASH 4
 #define PRIVATE_PIN_COLLATION 5
+#define PRIVATE_MULTI_SHARD 6
+
+static Plan *plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel,
+								   CustomPath *best_path, List *tlist,
+								   List *clauses, List *custom_plans);
+
+static CustomPathMethods multi_shard_path_methods = {
+	.CustomName = "ShardexecQuery",
+	.PlanCustomPath = plan_multi_shard_scan
+};
 
 typedef struct DistributedScanState
 {
 	CustomScanState css;
 	Query	   *query;
 	bool		referenceOnly;
+	bool		multiShard;
 	Oid			anchorRelid;
 	ExprState  *pinValue;
 	ShardPin	pin;
@@ -90,16 +104,17 @@ RegisterDistributedScanMethods(void)
 }
 
 /*
- * flatten_relations appends a copy of every relation RTE of query and of
- * the queries below it to *rtable.
+ * FlattenRelationRtes appends a copy of every relation RTE of a query and
+ * of the queries below it to *rtable: the standard planner's flattened
+ * range table, which permission checks, locks and plan invalidation use.
  */
-static bool
-flatten_relations_walker(Node *node, List **rtable)
+bool
+FlattenRelationRtes(Node *node, List **rtable)
 {
 	if (node == NULL)
 		return false;
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, flatten_relations_walker,
+		return query_tree_walker((Query *) node, FlattenRelationRtes,
 								 (void *) rtable, QTW_EXAMINE_RTES_BEFORE);
 	if (IsA(node, RangeTblEntry))
 	{
@@ -109,7 +124,7 @@ flatten_relations_walker(Node *node, List **rtable)
 			*rtable = lappend(*rtable, copyObject(rte));
 		return false;
 	}
-	return expression_tree_walker(node, flatten_relations_walker, (void *) rtable);
+	return expression_tree_walker(node, FlattenRelationRtes, (void *) rtable);
 }
 
 /*
@@ -135,7 +150,7 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	 * described as the columns of an extra range table entry, so that
 	 * EXPLAIN VERBOSE can name them.
 	 */
-	(void) flatten_relations_walker((Node *) query, &rtable);
+	(void) FlattenRelationRtes((Node *) query, &rtable);
 	remoteRte = makeNode(RangeTblEntry);
 	remoteRte->rtekind = RTE_VALUES;
 	remoteRte->inFromCl = false;
@@ -170,6 +185,7 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	private = lappend(private, pin != NULL ? copyObject(pin->value) : NULL);
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->hashFunction : 0));
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->collation : 0));
+	private = lappend(private, makeInteger(0));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.startup_cost = 100.0;
@@ -196,6 +212,121 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	result->stmt_location = query->stmt_location;
 	result->stmt_len = query->stmt_len;
 	return result;
+}
+
+/*
+ * IsRemoteScanFunction says whether rte is the placeholder
+ * shardexec.remote_scan(id) of a coordinator query, and gives its id.
+ */
+bool
+IsRemoteScanFunction(RangeTblEntry *rte, int *id)
+{
+	RangeTblFunction *rtfunc;
+	FuncExpr   *func;
+	Const	   *arg;
+
+	if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1 ||
+		!ShardexecExtensionLoaded())
+		return false;
+	rtfunc = linitial(rte->functions);
+	if (!IsA(rtfunc->funcexpr, FuncExpr))
+		return false;
+	func = (FuncExpr *) rtfunc->funcexpr;
+	if (list_length(func->args) != 1 || !IsA(linitial(func->args), Const) ||
+		get_func_namespace(func->funcid) != ShardexecSchemaId() ||
+		strcmp(get_func_name(func->funcid), "remote_scan") != 0)
+		return false;
+	arg = linitial(func->args);
+	*id = DatumGetInt32(arg->constvalue);
+	return true;
+}
+
+/*
+ * CreateMultiShardScanPath returns the path that stands for the
+ * placeholder rel of a coordinator query: workerQuery on every shard
+ * group of anchorRelid's colocation group.
+ */
+CustomPath *
+CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel, Query *workerQuery,
+						 Oid anchorRelid)
+{
+	CustomPath *path = makeNode(CustomPath);
+	DistTableEntry *entry = LookupDistTable(anchorRelid);
+	double		units = entry != NULL ? entry->shardCount : 1;
+
+	path->path.pathtype = T_CustomScan;
+	path->path.parent = rel;
+	path->path.pathtarget = rel->reltarget;
+	path->path.rows = Max(rel->rows, units);
+	path->path.startup_cost = 100.0;
+	path->path.total_cost = 100.0 + path->path.rows * 0.01;
+	path->path.pathkeys = NIL;
+	path->flags = 0;
+	path->custom_private = list_make2(copyObject(workerQuery),
+									  makeInteger((int) anchorRelid));
+	path->methods = &multi_shard_path_methods;
+	return path;
+}
+
+/*
+ * plan_multi_shard_scan turns the placeholder's path into the
+ * CustomScan: its scan tuple is the worker query's result.
+ */
+static Plan *
+plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
+					  List *tlist, List *clauses, List *custom_plans)
+{
+	CustomScan *cscan = makeNode(CustomScan);
+	Query	   *workerQuery = linitial(best_path->custom_private);
+	Oid			anchorRelid = (Oid) intVal(lsecond(best_path->custom_private));
+	List	   *scanTlist = NIL;
+	List	   *private = NIL;
+	ListCell   *lc;
+	AttrNumber	attno = 0;
+
+	foreach(lc, workerQuery->targetList)
+	{
+		Node	   *expr = (Node *) ((TargetEntry *) lfirst(lc))->expr;
+
+		attno++;
+		scanTlist = lappend(scanTlist,
+							makeTargetEntry((Expr *) makeVar(rel->relid, attno, exprType(expr),
+															 exprTypmod(expr),
+															 exprCollation(expr), 0),
+											attno, NULL, false));
+	}
+
+	private = lappend(private, workerQuery);
+	private = lappend(private, makeInteger(0));
+	private = lappend(private, makeInteger((int) anchorRelid));
+	private = lappend(private, NULL);
+	private = lappend(private, makeInteger(0));
+	private = lappend(private, makeInteger(0));
+	private = lappend(private, makeInteger(1));
+
+	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
+	cscan->scan.scanrelid = 0;
+	cscan->custom_scan_tlist = scanTlist;
+	cscan->custom_private = private;
+	cscan->flags = best_path->flags;
+	cscan->methods = &distributed_scan_methods;
+	return &cscan->scan.plan;
+}
+
+PG_FUNCTION_INFO_V1(shardexec_remote_scan);
+
+/*
+ * shardexec_remote_scan is the placeholder of a coordinator query; the
+ * planner replaces it, so it is never meant to run.
+ */
+Datum
+shardexec_remote_scan(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("shardexec.remote_scan() can only be used by shardexec itself")));
+	PG_RETURN_NULL();
 }
 
 static Node *
@@ -231,6 +362,7 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	state->anchorRelid = (Oid) intVal(list_nth(private, PRIVATE_ANCHOR));
 	state->pin.hashFunction = (Oid) intVal(list_nth(private, PRIVATE_PIN_HASH));
 	state->pin.collation = (Oid) intVal(list_nth(private, PRIVATE_PIN_COLLATION));
+	state->multiShard = intVal(list_nth(private, PRIVATE_MULTI_SHARD)) != 0;
 
 	entry = LookupDistTable(state->anchorRelid);
 	if (entry == NULL)
@@ -239,32 +371,57 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 				 errmsg("table \"%s\" is no longer distributed",
 						get_rel_name(state->anchorRelid))));
 
-	if (!state->referenceOnly && pinValue != NULL)
-	{
-		ExprContext *econtext = GetPerTupleExprContext(estate);
-		bool		isnull;
-		Datum		value;
-
-		state->pinValue = ExecInitExpr(pinValue, &node->ss.ps);
-		value = ExecEvalExprSwitchContext(state->pinValue, econtext, &isnull);
-		/* "k = NULL" matches no row on any shard: any shard will do */
-		if (!isnull)
-			shardIndex = ShardIndexForPin(&state->pin, value, entry->shardCount);
-	}
-
 	query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
-	unit = palloc0(sizeof(ExecutionUnit));
-	unit->sql = DeparseShardQuery(query, shardIndex, true, &failure);
-	if (unit->sql == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("could not push the query down to its shard"),
-				 errdetail("%s.", failure)));
-	shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
-	unit->shardId = shard->shardId;
-	unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
-		shard->nodeId;
-	state->units = list_make1(unit);
+
+	if (state->multiShard)
+	{
+		int			i;
+
+		/* the worker query on every shard group */
+		state->units = NIL;
+		for (i = 0; i < entry->shardCount; i++)
+		{
+			shard = &entry->shards[i];
+			unit = palloc0(sizeof(ExecutionUnit));
+			unit->sql = DeparseShardQuery(query, i, true, &failure);
+			if (unit->sql == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("could not push the query down to the shards"),
+						 errdetail("%s.", failure)));
+			unit->shardId = shard->shardId;
+			unit->nodeId = shard->nodeId;
+			state->units = lappend(state->units, unit);
+		}
+	}
+	else
+	{
+		if (!state->referenceOnly && pinValue != NULL)
+		{
+			ExprContext *econtext = GetPerTupleExprContext(estate);
+			bool		isnull;
+			Datum		value;
+
+			state->pinValue = ExecInitExpr(pinValue, &node->ss.ps);
+			value = ExecEvalExprSwitchContext(state->pinValue, econtext, &isnull);
+			/* "k = NULL" matches no row on any shard: any shard will do */
+			if (!isnull)
+				shardIndex = ShardIndexForPin(&state->pin, value, entry->shardCount);
+		}
+
+		unit = palloc0(sizeof(ExecutionUnit));
+		unit->sql = DeparseShardQuery(query, shardIndex, true, &failure);
+		if (unit->sql == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not push the query down to its shard"),
+					 errdetail("%s.", failure)));
+		shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
+		unit->shardId = shard->shardId;
+		unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
+			shard->nodeId;
+		state->units = list_make1(unit);
+	}
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		start_execution(state);
@@ -331,14 +488,21 @@ explain_distributed_scan(CustomScanState *node, List *ancestors, ExplainState *e
 {
 	DistributedScanState *state = (DistributedScanState *) node;
 	ListCell   *lc;
+	List	   *nodes = NIL;
 
-	ExplainPropertyText("Distributed Plan", "router", es);
+	ExplainPropertyText("Distributed Plan", state->multiShard ? "multi-shard" : "router", es);
 	ExplainPropertyInteger("Execution Units", NULL, list_length(state->units), es);
+	foreach(lc, state->units)
+		nodes = list_append_unique_int(nodes, ((ExecutionUnit *) lfirst(lc))->nodeId);
+	ExplainPropertyInteger("Nodes", NULL, list_length(nodes), es);
 	foreach(lc, state->units)
 	{
 		ExecutionUnit *unit = lfirst(lc);
 		ShardexecNode *shardNode = LookupNodeById(unit->nodeId, true);
 
+		/* one unit's SQL shows the shape; VERBOSE shows every unit's */
+		if (lc != list_head(state->units) && !es->verbose)
+			break;
 		ExplainPropertyText("Node", shardNode != NULL ? shardNode->nodeName : "?", es);
 		ExplainPropertyText("Remote SQL", unit->sql, es);
 	}

@@ -174,8 +174,8 @@ shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 
 	if (ShardexecExtensionLoaded() && parse->commandType != CMD_UTILITY)
 	{
-		/* the top level is depth 0; find_distributed_tables counts from there */
-		info.depth = -1;
+		/* the top level is depth 0, the queries inside it deeper */
+		info.depth = 0;
 		(void) find_distributed_tables((Node *) parse, &info);
 	}
 
@@ -192,13 +192,16 @@ shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 				result->planTree = materialize_finished_plan(result->planTree);
 			return result;
 		}
+		result = PlanMultiShardQuery(parse, cursorOptions, boundParams, &analysis, &failure);
+		if (result != NULL)
+			return result;
 	}
 
 	if (info.touches)
 	{
 		/* the pull plan: refuse what it cannot do */
 		info.check = true;
-		info.depth = -1;
+		info.depth = 0;
 		(void) find_distributed_tables((Node *) parse, &info);
 	}
 
@@ -254,8 +257,26 @@ static void
 shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 						   RangeTblEntry *rte)
 {
+	int			remoteScanId;
+
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+
+	if (IsRemoteScanFunction(rte, &remoteScanId))
+	{
+		Query	   *workerQuery;
+		Oid			anchorRelid;
+
+		if (!LookupPendingRemoteScan(remoteScanId, &workerQuery, &anchorRelid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("shardexec.remote_scan() can only be used by shardexec itself")));
+		rel->pathlist = NIL;
+		rel->partial_pathlist = NIL;
+		rel->consider_parallel = false;
+		add_path(rel, (Path *) CreateMultiShardScanPath(root, rel, workerQuery, anchorRelid));
+		return;
+	}
 
 	if (rte->rtekind != RTE_RELATION ||
 		(rel->reloptkind != RELOPT_BASEREL &&

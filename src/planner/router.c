@@ -113,6 +113,7 @@ AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis)
 	analyze_query(query, &context);
 	if (analysis->reason != NULL)
 		return;
+	analysis->isPushable = true;
 
 	if (!context.haveHash)
 	{
@@ -126,8 +127,53 @@ AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis)
 		return;
 	}
 
-	/* pins of each class, then through directed links to a fixpoint */
+	/*
+	 * Co-partitioned: all members connected by equalities or directed
+	 * links, so every combination of rows that yields a result row comes
+	 * from one shard group.
+	 */
 	nmembers = list_length(context.members);
+	{
+		int		   *component = palloc(sizeof(int) * nmembers);
+		int			n;
+
+		for (i = 0; i < nmembers; i++)
+			component[i] = find_root(&context, i);
+		do
+		{
+			changed = false;
+			for (i = 0; i + 1 < list_length(context.links); i += 2)
+			{
+				int			a = component[find_root(&context, list_nth_int(context.links, i))];
+				int			b = component[find_root(&context, list_nth_int(context.links, i + 1))];
+
+				if (a != b)
+				{
+					for (n = 0; n < nmembers; n++)
+						if (component[n] == Max(a, b))
+							component[n] = Min(a, b);
+					changed = true;
+				}
+			}
+		} while (changed);
+		analysis->coPartitioned = true;
+		for (i = 0; i < nmembers; i++)
+			if (component[find_root(&context, i)] != component[find_root(&context, 0)])
+				analysis->coPartitioned = false;
+		analysis->shardCount = ((RteMember *) linitial(context.members))->entry->shardCount;
+		foreach(lc, context.members)
+		{
+			RteMember  *member = lfirst(lc);
+
+			if (member->query == query)
+				analysis->distColumns = lappend(analysis->distColumns,
+												makeVar(member->rtindex, member->entry->distAttnum,
+														member->entry->distType, -1,
+														member->entry->distCollation, 0));
+		}
+	}
+
+	/* pins of each class, then through directed links to a fixpoint */
 	classPin = palloc(sizeof(int) * nmembers);
 	for (i = 0; i < nmembers; i++)
 		classPin[i] = -1;

@@ -14,8 +14,10 @@
 #ifndef SHARDEXEC_PLANNER_H
 #define SHARDEXEC_PLANNER_H
 
+#include "lib/stringinfo.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
+#include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
 
 /*
@@ -35,6 +37,10 @@ typedef struct RouterAnalysis
 {
 	bool		isRouter;		/* the query runs whole on one shard group */
 	const char *reason;			/* why not, if not */
+	bool		isPushable;		/* only colocated and reference tables */
+	bool		coPartitioned;	/* every row combination lies in one shard group */
+	int			shardCount;		/* of the colocation group, if any */
+	List	   *distColumns;	/* top-level distribution column Vars */
 	Oid			anchorRelid;	/* a distributed (or reference) table read */
 	bool		referenceOnly;	/* only reference tables */
 	List	   *pins;			/* ShardPin for the shard group */
@@ -47,6 +53,23 @@ extern char *DeparseShardQuery(Query *query, int shardIndex, bool includeJunk,
 extern bool ShardQueryIsShippable(Query *query, const char **failure);
 extern Query *EvaluateCoordinatorExpressions(Query *query, ParamListInfo params);
 
+typedef struct MasterDeparse MasterDeparse;
+
+extern MasterDeparse *BeginMasterDeparse(Query *query, List *substitutions);
+extern void MasterDeparseExpr(MasterDeparse *md, StringInfo buf, Node *expr);
+extern void MasterDeparseSortClause(MasterDeparse *md, StringInfo buf,
+									List *sortClause);
+extern const char *MasterDeparseFailure(MasterDeparse *md);
+extern char *DeparseTypeName(Oid typid, int32 typmod);
+extern char *DeparseCollationName(Oid collid);
+
+/* multi_shard.c */
+extern PlannedStmt *PlanMultiShardQuery(Query *parse, int cursorOptions,
+										ParamListInfo boundParams,
+										RouterAnalysis *analysis,
+										const char **failure);
+extern bool LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid);
+
 /* router.c */
 extern void AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis);
 extern int	ShardIndexForPin(ShardPin *pin, Datum value, int shardCount);
@@ -54,5 +77,9 @@ extern int	ShardIndexForPin(ShardPin *pin, Datum value, int shardCount);
 /* distributed_scan.c */
 extern void RegisterDistributedScanMethods(void);
 extern PlannedStmt *CreateRouterPlan(Query *query, RouterAnalysis *analysis);
+extern bool FlattenRelationRtes(Node *node, List **rtable);
+extern CustomPath *CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel,
+											Query *workerQuery, Oid anchorRelid);
+extern bool IsRemoteScanFunction(RangeTblEntry *rte, int *id);
 
 #endif							/* SHARDEXEC_PLANNER_H */
