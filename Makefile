@@ -40,6 +40,8 @@ EXTRA_CLEAN = results regression.diffs regression.out tmp_check log
 
 # no LLVM bitcode: it doubles the build time and nothing uses it
 override with_llvm = no
+# rebuild objects when a header they include changes
+override autodepend = yes
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
