@@ -237,8 +237,9 @@ ReportRemoteError(PGresult *res, PGconn *conn, const char *nodeName,
 			 message_detail ? errdetail_internal("%s", message_detail) : 0,
 			 message_hint ? errhint("%s", message_hint) : 0,
 			 message_context ? errcontext("%s", message_context) : 0,
-			 sql ? errcontext("remote SQL command on node \"%s\": %s", nodeName, sql) :
-			 errcontext("node \"%s\"", nodeName)));
+			 /* errcontext() is a comma expression: parenthesise both arms */
+			 sql ? (errcontext("remote SQL command on node \"%s\": %s", nodeName, sql)) :
+			 (errcontext("node \"%s\"", nodeName))));
 	pg_unreachable();
 }
 

@@ -18,7 +18,9 @@
  * filled in column defaults, so sequences and identities are evaluated
  * once, on the coordinator, and are unique across shards.  Since a shard
  * stores exactly the row it is sent, RETURNING is computed on the
- * coordinator from that row.
+ * coordinator from that row; stored generated columns, which the shards
+ * compute themselves, are computed on the coordinator too when RETURNING
+ * needs them.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +28,7 @@
 
 #include "access/htup_details.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/lsyscache.h"
@@ -56,6 +59,8 @@ typedef struct ShardInsertState
 {
 	CustomScanState css;
 	ShardCopyState *copy;
+	ResultRelInfo *generated;	/* computes stored generated columns for
+								 * RETURNING, or NULL */
 	bool		done;
 } ShardInsertState;
 
@@ -346,6 +351,14 @@ begin_insert(CustomScanState *node, EState *estate, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	state->copy = ShardCopyBegin(rel, entry);
+
+	if (cscan->scan.plan.targetlist != NIL && rel->rd_att->constr != NULL &&
+		rel->rd_att->constr->has_generated_stored)
+	{
+		state->generated = makeNode(ResultRelInfo);
+		InitResultRelInfo(state->generated, rel, cscan->scan.scanrelid, NULL, 0);
+		ExecInitStoredGenerated(state->generated, estate, CMD_INSERT);
+	}
 }
 
 static TupleTableSlot *
@@ -378,6 +391,13 @@ exec_insert(CustomScanState *node)
 		memcpy(scanSlot->tts_values, sourceSlot->tts_values, sizeof(Datum) * natts);
 		memcpy(scanSlot->tts_isnull, sourceSlot->tts_isnull, sizeof(bool) * natts);
 		ExecStoreVirtualTuple(scanSlot);
+
+		/* the shard computes generated columns itself; RETURNING needs them here */
+		if (state->generated != NULL)
+		{
+			ResetPerTupleExprContext(estate);
+			ExecComputeStoredGenerated(state->generated, estate, scanSlot, CMD_INSERT);
+		}
 
 		ShardCopyAppend(state->copy, scanSlot);
 		estate->es_processed++;

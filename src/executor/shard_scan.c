@@ -126,7 +126,7 @@ MakeRemoteRowConverter(TupleDesc tupdesc, bool includeGenerated)
 /*
  * StoreRemoteRow stores row number row of res in slot: as a virtual tuple
  * in a virtual slot, whose values are allocated in the current memory
- * context, or else as a heap tuple.
+ * context, or else as a heap tuple (copied into a slot of another kind).
  */
 void
 StoreRemoteRow(RemoteRowConverter *converter, PGresult *res, int row,
@@ -178,7 +178,7 @@ StoreRemoteRow(RemoteRowConverter *converter, PGresult *res, int row,
 		ExecStoreVirtualTuple(slot);
 	else
 	{
-		ExecStoreHeapTuple(heap_form_tuple(tupdesc, values, nulls), slot, true);
+		ExecForceStoreHeapTuple(heap_form_tuple(tupdesc, values, nulls), slot, true);
 		pfree(values);
 		pfree(nulls);
 	}

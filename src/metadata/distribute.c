@@ -8,7 +8,8 @@
  *   1. check the table and the arguments, and lock the table against
  *      every other access;
  *   2. create the shard tables on the nodes, inside the remote
- *      transactions that follow the local one (connection.c), with the
+ *      transactions that follow the local one (connection.c), in a
+ *      schema of the same name (created on a node that lacks it), with the
  *      table's columns, shippable defaults, NOT NULL, CHECK, primary key
  *      and unique constraints, and indexes;
  *   3. move the table's rows to their shards with the COPY protocol;
@@ -22,7 +23,12 @@
  *
  * A shard's table is named <table>_<shard id> in the table's schema; a
  * name that would pass NAMEDATALEN - 1 bytes has its table part cut (on
- * a character boundary), which keeps it unique since shard ids are.
+ * a character boundary), which keeps it unique since shard ids are.  A
+ * shard's constraints and indexes are named <name>_<shard id> likewise,
+ * but a cut name gets a hash of the whole name before the shard id:
+ * otherwise a long table's shard and its primary key index, or two long
+ * index names that differ only in their last bytes, would get the same
+ * name.
  *
  * Colocation: without colocate_with a table gets a colocation group of
  * its own, whose shard i is placed on node i mod n (nodes in id order).
@@ -45,6 +51,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -84,10 +91,11 @@ static int32 find_or_create_colocation(char kind, int shardCount, Oid distType,
 static void move_rows_to_shards(Relation rel, DistTableEntry *entry);
 
 /*
- * ShardObjectName appends "_<shardId>" to name, cutting name on a
- * character boundary so that the result fits in NAMEDATALEN - 1 bytes:
- * the (unquoted) name on the nodes of a shard's table, or of one of its
- * constraints or indexes, whose name on the coordinator is name.
+ * ShardObjectName returns the (unquoted) name on the nodes of a
+ * constraint or index of shard shardId whose name on the coordinator is
+ * name: name with "_<shardId>" appended, or, if that would not fit in
+ * NAMEDATALEN - 1 bytes, name cut on a character boundary followed by
+ * "_<hash of name>_<shardId>", which keeps cut names apart.
  */
 char *
 ShardObjectName(const char *name, int64 shardId)
@@ -96,18 +104,27 @@ ShardObjectName(const char *name, int64 shardId)
 	int			keep;
 
 	snprintf(suffix, sizeof(suffix), "_" INT64_FORMAT, shardId);
+	if (strlen(name) + strlen(suffix) > NAMEDATALEN - 1)
+		snprintf(suffix, sizeof(suffix), "_%08x_" INT64_FORMAT,
+				 hash_bytes((const unsigned char *) name, strlen(name)), shardId);
 	keep = pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1 - strlen(suffix));
 	return psprintf("%.*s%s", keep, name, suffix);
 }
 
 /*
  * ShardTableName returns the (unquoted) name of shard shardId of the
- * table called relname.
+ * table called relname: relname, cut on a character boundary if needed,
+ * and "_<shardId>".
  */
 char *
 ShardTableName(const char *relname, int64 shardId)
 {
-	return ShardObjectName(relname, shardId);
+	char		suffix[32];
+	int			keep;
+
+	snprintf(suffix, sizeof(suffix), "_" INT64_FORMAT, shardId);
+	keep = pg_mbcliplen(relname, strlen(relname), NAMEDATALEN - 1 - strlen(suffix));
+	return psprintf("%.*s%s", keep, relname, suffix);
 }
 
 /*
@@ -391,13 +408,21 @@ distribute_table(Oid relid, char kind, const char *columnName, int shardCount,
 						 errdetail("\"%s\" has %d shards, the new table would have %d.",
 								   get_rel_name(colocateWith), colocated->shardCount, shardCount),
 						 errhint("Pass shard_count => %d.", colocated->shardCount)));
-			if (colocated->distType != distType || colocated->distCollation != distCollation)
+			if (colocated->distType != distType)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATATYPE_MISMATCH),
 						 errmsg("cannot colocate table \"%s\" with \"%s\"",
 								RelationGetRelationName(rel), get_rel_name(colocateWith)),
-						 errdetail("Their distribution columns are of types %s and %s, or of different collations.",
+						 errdetail("Their distribution columns are of types %s and %s.",
 								   format_type_be(distType), format_type_be(colocated->distType))));
+			if (colocated->distCollation != distCollation)
+				ereport(ERROR,
+						(errcode(ERRCODE_COLLATION_MISMATCH),
+						 errmsg("cannot colocate table \"%s\" with \"%s\"",
+								RelationGetRelationName(rel), get_rel_name(colocateWith)),
+						 errdetail("Their distribution columns have collations \"%s\" and \"%s\".",
+								   get_collation_name(distCollation),
+								   get_collation_name(colocated->distCollation))));
 			if (get_rel_persistence(colocateWith) != rel->rd_rel->relpersistence)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -481,7 +506,20 @@ distribute_table(Oid relid, char kind, const char *columnName, int shardCount,
 			shard->nodeId = entry.placementNodeIds[0];
 	}
 
-	/* 2. create the shard tables */
+	/*
+	 * 2. create the shard tables, in the table's schema, which a node may
+	 * not have yet: it is created first on every node (commands for one
+	 * node run in list order).
+	 */
+	foreach(lc, nodes)
+	{
+		NodeCommand *command = palloc(sizeof(NodeCommand));
+
+		command->node = lfirst(lc);
+		command->sql = psprintf("CREATE SCHEMA IF NOT EXISTS %s",
+								quote_identifier(get_namespace_name(RelationGetNamespace(rel))));
+		commands = lappend(commands, command);
+	}
 	for (i = 0; i < shardCount; i++)
 	{
 		ShardInterval *shard = &entry.shards[i];
@@ -900,7 +938,7 @@ shardexec_undistribute_table(PG_FUNCTION_ARGS)
 	InitResultRelInfo(resultRelInfo, rel, 1, NULL, 0);
 	ExecOpenIndices(resultRelInfo, false);
 	converter = MakeRemoteRowConverter(RelationGetDescr(rel), true);
-	slot = table_slot_create(rel, NULL);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 
 	for (i = 0; i < entry->shardCount; i++)
 	{
@@ -918,10 +956,13 @@ shardexec_undistribute_table(PG_FUNCTION_ARGS)
 			if (PQresultStatus(res) == PGRES_SINGLE_TUPLE)
 			{
 				ExprContext *econtext = GetPerTupleExprContext(estate);
+				MemoryContext oldContext;
 
+				/* the row's values live in the per-row context */
+				oldContext = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 				StoreRemoteRow(converter, res, 0, slot);
+				MemoryContextSwitchTo(oldContext);
 				PQclear(res);
-				ExecMaterializeSlot(slot);
 				if (rel->rd_att->constr)
 					ExecConstraints(resultRelInfo, slot, estate);
 				table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);

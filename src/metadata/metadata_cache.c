@@ -275,12 +275,14 @@ metadata_xact_callback(XactEvent event, void *arg)
 /*
  * InvalidateDistTableCache sends a relcache invalidation for relid, so
  * that every backend (this one included, at the next command) reloads its
- * metadata.
+ * metadata.  A relation dropped in this transaction (the sql_drop event
+ * trigger) needs nothing more: dropping it already invalidated it.
  */
 void
 InvalidateDistTableCache(Oid relid)
 {
-	CacheInvalidateRelcacheByRelid(relid);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		CacheInvalidateRelcacheByRelid(relid);
 }
 
 /*

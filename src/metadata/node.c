@@ -13,6 +13,15 @@
  * allowed to distribute its own tables (or granted EXECUTE on add_node)
  * needs no privilege on the catalog tables themselves.
  *
+ * Privileges: add_node, remove_node and add_replica are not executable by
+ * PUBLIC; EXECUTE on them is all a role needs to manage nodes.  So the
+ * foreign servers are created and dropped as the extension's owner (who
+ * owns every node's server, whichever role added it), and a caller that is
+ * not a superuser has the reachability check made as the extension's owner
+ * too: it could not have a user mapping for a server that does not exist
+ * yet, and without one a non-superuser may not connect.  A superuser's
+ * check goes through its own user mapping, if any.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -120,16 +129,32 @@ check_port(int port)
 }
 
 /*
- * run_utility runs one utility command built by shardexec through SPI.
+ * run_utility_as_owner runs one utility command built by shardexec (a
+ * CREATE or DROP of a node's foreign server) through SPI, as the
+ * extension's owner.
  */
 static void
-run_utility(const char *sql)
+run_utility_as_owner(const char *sql)
 {
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "could not run \"%s\"", sql);
-	SPI_finish();
+	Oid			savedUserId;
+	int			savedSecContext;
+
+	GetUserIdAndSecContext(&savedUserId, &savedSecContext);
+	SetUserIdAndSecContext(ShardexecExtensionOwner(),
+						   savedSecContext | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(sql, false, 0) < 0)
+			elog(ERROR, "could not run \"%s\"", sql);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(savedUserId, savedSecContext);
+	}
+	PG_END_TRY();
 	CommandCounterIncrement();
 }
 
@@ -150,6 +175,8 @@ shardexec_add_node(PG_FUNCTION_ARGS)
 	ShardexecNode node;
 	int32		nodeId;
 	PGconn	   *volatile conn = NULL;
+	Oid			savedUserId;
+	int			savedSecContext;
 	Oid			argtypes[2] = {INT4OID, NAMEOID};
 	Datum		values[2];
 
@@ -198,7 +225,7 @@ shardexec_add_node(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql, ", port '%d', dbname ", port);
 	AppendStringLiteral(&sql, dbname);
 	appendStringInfoChar(&sql, ')');
-	run_utility(sql.data);
+	run_utility_as_owner(sql.data);
 
 	server = GetForeignServerByName(nodeName, false);
 	nodeId = (int32) NextCatalogSequenceValue("node_id_seq");
@@ -208,14 +235,21 @@ shardexec_add_node(PG_FUNCTION_ARGS)
 						2, argtypes, values);
 	InvalidateNodeCache();
 
-	/* the node must answer, and must be a primary */
+	/*
+	 * the node must answer, and must be a primary; a caller that is not a
+	 * superuser checks as the extension's owner (see the file header)
+	 */
 	node.nodeId = nodeId;
 	node.nodeName = nodeName;
 	node.serverId = server->serverid;
+	GetUserIdAndSecContext(&savedUserId, &savedSecContext);
 	PG_TRY();
 	{
 		PGresult   *res;
 
+		if (!superuser())
+			SetUserIdAndSecContext(ShardexecExtensionOwner(),
+								   savedSecContext | SECURITY_LOCAL_USERID_CHANGE);
 		conn = ConnectToNodeDirectly(&node);
 		res = ExecuteRemoteQuery(conn, nodeName, "SELECT pg_catalog.pg_is_in_recovery()",
 								 0, NULL, PGRES_TUPLES_OK);
@@ -233,6 +267,7 @@ shardexec_add_node(PG_FUNCTION_ARGS)
 	{
 		if (conn != NULL)
 			PQfinish(conn);
+		SetUserIdAndSecContext(savedUserId, savedSecContext);
 	}
 	PG_END_TRY();
 
@@ -286,7 +321,7 @@ shardexec_remove_node(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "DROP SERVER %s CASCADE", quote_identifier(nodeName));
-	run_utility(sql.data);
+	run_utility_as_owner(sql.data);
 
 	PG_RETURN_VOID();
 }
