@@ -812,7 +812,8 @@ record_result(ConnectionExecution *c, UnitExecution *u, PGresult *res)
 
 	if (tuples != NULL && tuples[0] != '\0')
 		u->affected = strtou64(tuples, NULL, 10);
-	if (status != NULL && strncmp(status, "SELECT", 6) != 0 && c->claim->live)
+	if (c->claim->live &&
+		(u->unit->modifies || (status != NULL && strncmp(status, "SELECT", 6) != 0)))
 		RecordShardModification(c->claim->connection, u->unit->shardId);
 }
 

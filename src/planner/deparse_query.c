@@ -84,6 +84,7 @@ static void deparse_query(Query *query, DeparseContext *context,
 						  bool includeJunk, List *outputNames);
 static void deparse_select_body(Query *query, DeparseContext *context,
 								bool includeJunk);
+static void deparse_modify_body(Query *query, DeparseContext *context);
 static void deparse_set_operation(Node *node, Query *query,
 								  DeparseContext *context);
 static void deparse_from_item(Node *node, DeparseContext *context);
@@ -197,8 +198,11 @@ deparse_query(Query *query, DeparseContext *context, bool includeJunk,
 	StringInfo	buf = context->buf;
 	ListCell   *lc;
 
-	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
-		FAIL(context, "only SELECT statements can be pushed down");
+	if (query->utilityStmt != NULL ||
+		(query->commandType != CMD_SELECT &&
+		 !(context->level == NULL &&
+		   (query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE))))
+		FAIL(context, "only SELECT, UPDATE and DELETE statements can be pushed down");
 	if (query->groupingSets != NIL)
 		FAIL(context, "GROUPING SETS, ROLLUP and CUBE are not pushed down");
 	if (query->hasTargetSRFs && query->hasAggs)
@@ -247,7 +251,9 @@ deparse_query(Query *query, DeparseContext *context, bool includeJunk,
 		appendStringInfoChar(buf, ' ');
 	}
 
-	if (query->setOperations != NULL)
+	if (query->commandType != CMD_SELECT)
+		deparse_modify_body(query, context);
+	else if (query->setOperations != NULL)
 	{
 		deparse_set_operation(query->setOperations, query, context);
 		if (query->sortClause != NIL)
@@ -433,6 +439,79 @@ deparse_select_body(Query *query, DeparseContext *context, bool includeJunk)
 	{
 		appendStringInfoString(buf, " HAVING ");
 		deparse_expr(query->havingQual, context);
+	}
+}
+
+/*
+ * deparse_modify_body writes an UPDATE or DELETE of the query's result
+ * relation (its shard), with the other FROM items, WHERE and RETURNING.
+ */
+static void
+deparse_modify_body(Query *query, DeparseContext *context)
+{
+	StringInfo	buf = context->buf;
+	ListCell   *lc;
+	bool		first = true;
+	int			column = 0;
+
+	if (query->commandType == CMD_UPDATE)
+	{
+		RangeTblEntry *target = rt_fetch(query->resultRelation, query->rtable);
+
+		appendStringInfoString(buf, "UPDATE ");
+		deparse_rte(query->resultRelation, context);
+		appendStringInfoString(buf, " SET ");
+		foreach(lc, query->targetList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			if (tle->resjunk)
+				continue;
+			if (!first)
+				appendStringInfoString(buf, ", ");
+			first = false;
+			appendStringInfo(buf, "%s = ",
+							 quote_identifier(get_attname(target->relid, tle->resno, false)));
+			deparse_expr((Node *) tle->expr, context);
+		}
+	}
+	else
+	{
+		appendStringInfoString(buf, "DELETE FROM ");
+		deparse_rte(query->resultRelation, context);
+	}
+
+	first = true;
+	foreach(lc, query->jointree->fromlist)
+	{
+		Node	   *item = lfirst(lc);
+
+		if (IsA(item, RangeTblRef) && ((RangeTblRef *) item)->rtindex == query->resultRelation)
+			continue;
+		appendStringInfoString(buf, first ?
+							   (query->commandType == CMD_UPDATE ? " FROM " : " USING ") : ", ");
+		first = false;
+		deparse_from_item(item, context);
+	}
+
+	if (query->jointree->quals != NULL)
+	{
+		appendStringInfoString(buf, " WHERE ");
+		deparse_expr(query->jointree->quals, context);
+	}
+
+	if (query->returningList != NIL)
+	{
+		appendStringInfoString(buf, " RETURNING ");
+		foreach(lc, query->returningList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			if (lc != list_head(query->returningList))
+				appendStringInfoString(buf, ", ");
+			deparse_expr((Node *) tle->expr, context);
+			appendStringInfo(buf, " AS c%d", ++column);
+		}
 	}
 }
 

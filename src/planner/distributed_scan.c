@@ -60,7 +60,9 @@ typedef struct DistributedScanState
 	CustomScanState css;
 	Query	   *query;
 	bool		referenceOnly;
-	bool		multiShard;
+	DistributedPlanKind kind;
+	bool		modifies;		/* UPDATE or DELETE: count the rows affected */
+	bool		counted;		/* rows affected added to es_processed */
 	Oid			anchorRelid;
 	ExprState  *pinValue;
 	ShardPin	pin;
@@ -133,6 +135,20 @@ FlattenRelationRtes(Node *node, List **rtable)
 PlannedStmt *
 CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 {
+	return CreateDistributedPlan(query, analysis, DISTRIBUTED_ROUTER);
+}
+
+/*
+ * CreateDistributedPlan returns the plan of a query pushed down whole:
+ * to one shard group (DISTRIBUTED_ROUTER), to every shard group
+ * (DISTRIBUTED_ALL_SHARDS: an UPDATE or DELETE over co-partitioned
+ * tables) or to every copy of a reference table (DISTRIBUTED_ALL_COPIES:
+ * an UPDATE or DELETE of a reference table).  The scan returns the
+ * query's target list, or its RETURNING list.
+ */
+PlannedStmt *
+CreateDistributedPlan(Query *query, RouterAnalysis *analysis, DistributedPlanKind kind)
+{
 	PlannedStmt *result = makeNode(PlannedStmt);
 	CustomScan *cscan = makeNode(CustomScan);
 	List	   *rtable = NIL;
@@ -158,7 +174,7 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	rtable = lappend(rtable, remoteRte);
 	remoteIndex = list_length(rtable);
 
-	foreach(lc, query->targetList)
+	foreach(lc, query->commandType == CMD_SELECT ? query->targetList : query->returningList)
 	{
 		TargetEntry *tle = lfirst(lc);
 		Node	   *expr = (Node *) tle->expr;
@@ -185,7 +201,7 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	private = lappend(private, pin != NULL ? copyObject(pin->value) : NULL);
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->hashFunction : 0));
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->collation : 0));
-	private = lappend(private, makeInteger(0));
+	private = lappend(private, makeInteger((int) kind));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.startup_cost = 100.0;
@@ -197,9 +213,9 @@ CreateRouterPlan(Query *query, RouterAnalysis *analysis)
 	cscan->custom_private = private;
 	cscan->methods = &distributed_scan_methods;
 
-	result->commandType = CMD_SELECT;
+	result->commandType = query->commandType;
 	result->queryId = query->queryId;
-	result->hasReturning = false;
+	result->hasReturning = query->returningList != NIL;
 	result->hasModifyingCTE = false;
 	result->canSetTag = query->canSetTag;
 	result->transientPlan = false;
@@ -302,7 +318,7 @@ plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	private = lappend(private, NULL);
 	private = lappend(private, makeInteger(0));
 	private = lappend(private, makeInteger(0));
-	private = lappend(private, makeInteger(1));
+	private = lappend(private, makeInteger((int) DISTRIBUTED_ALL_SHARDS));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
@@ -356,13 +372,17 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	Query	   *query;
 	const char *failure = NULL;
 	int			shardIndex = 0;
+	bool		lockRows;
 
 	state->query = list_nth(private, PRIVATE_QUERY);
 	state->referenceOnly = intVal(list_nth(private, PRIVATE_REFERENCE_ONLY)) != 0;
 	state->anchorRelid = (Oid) intVal(list_nth(private, PRIVATE_ANCHOR));
 	state->pin.hashFunction = (Oid) intVal(list_nth(private, PRIVATE_PIN_HASH));
 	state->pin.collation = (Oid) intVal(list_nth(private, PRIVATE_PIN_COLLATION));
-	state->multiShard = intVal(list_nth(private, PRIVATE_MULTI_SHARD)) != 0;
+	state->kind = (DistributedPlanKind) intVal(list_nth(private, PRIVATE_MULTI_SHARD));
+	state->modifies = state->query->commandType != CMD_SELECT;
+	/* row locks pin the shard to its connection like writes do */
+	lockRows = state->modifies || state->query->rowMarks != NIL;
 
 	entry = LookupDistTable(state->anchorRelid);
 	if (entry == NULL)
@@ -373,7 +393,7 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 
 	query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
 
-	if (state->multiShard)
+	if (state->kind == DISTRIBUTED_ALL_SHARDS)
 	{
 		int			i;
 
@@ -391,6 +411,38 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 						 errdetail("%s.", failure)));
 			unit->shardId = shard->shardId;
 			unit->nodeId = shard->nodeId;
+			unit->modifies = state->modifies;
+			state->units = lappend(state->units, unit);
+		}
+	}
+	else if (state->kind == DISTRIBUTED_ALL_COPIES)
+	{
+		char	   *sql = DeparseShardQuery(query, 0, true, &failure);
+		char	   *silentSql = sql;
+		int			i;
+
+		if (sql == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not push the statement down to the reference table's copies"),
+					 errdetail("%s.", failure)));
+
+		/* every copy changes the same way: only the first one returns rows */
+		if (query->returningList != NIL)
+		{
+			Query	   *silent = copyObject(query);
+
+			silent->returningList = NIL;
+			silentSql = DeparseShardQuery(silent, 0, true, &failure);
+		}
+		state->units = NIL;
+		for (i = 0; i < entry->placementCount; i++)
+		{
+			unit = palloc0(sizeof(ExecutionUnit));
+			unit->sql = i == 0 ? sql : silentSql;
+			unit->shardId = entry->shards[0].shardId;
+			unit->nodeId = entry->placementNodeIds[i];
+			unit->modifies = true;
 			state->units = lappend(state->units, unit);
 		}
 	}
@@ -418,6 +470,7 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 					 errdetail("%s.", failure)));
 		shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
 		unit->shardId = shard->shardId;
+		unit->modifies = lockRows;
 		unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
 			shard->nodeId;
 		state->units = list_make1(unit);
@@ -452,6 +505,16 @@ distributed_scan_next(ScanState *ss)
 		start_execution(state);
 	if (DistributedExecutionNextRow(state->execution, slot))
 		return slot;
+	if (state->modifies && !state->counted)
+	{
+		uint64		affected = DistributedExecutionRowsAffected(state->execution);
+
+		/* each copy of a reference table reports the same rows */
+		if (state->kind == DISTRIBUTED_ALL_COPIES)
+			affected /= Max(list_length(state->units), 1);
+		state->css.ss.ps.state->es_processed += affected;
+		state->counted = true;
+	}
 	return ExecClearTuple(slot);
 }
 
@@ -477,6 +540,7 @@ static void
 rescan_distributed_scan(CustomScanState *node)
 {
 	end_distributed_scan(node);
+	((DistributedScanState *) node)->counted = false;
 }
 
 /*
@@ -490,7 +554,9 @@ explain_distributed_scan(CustomScanState *node, List *ancestors, ExplainState *e
 	ListCell   *lc;
 	List	   *nodes = NIL;
 
-	ExplainPropertyText("Distributed Plan", state->multiShard ? "multi-shard" : "router", es);
+	ExplainPropertyText("Distributed Plan",
+						state->kind == DISTRIBUTED_ROUTER ? "router" :
+						state->kind == DISTRIBUTED_ALL_SHARDS ? "multi-shard" : "all copies", es);
 	ExplainPropertyInteger("Execution Units", NULL, list_length(state->units), es);
 	foreach(lc, state->units)
 		nodes = list_append_unique_int(nodes, ((ExecutionUnit *) lfirst(lc))->nodeId);

@@ -45,6 +45,7 @@ static void shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel,
 									   Index rti, RangeTblEntry *rte);
 static bool find_distributed_tables(Node *node, void *context);
 static PlannedStmt *plan_distributed_insert(PlannedStmt *result, Query *parse);
+static PlannedStmt *plan_distributed_modify(Query *parse);
 
 /* what find_distributed_tables found */
 typedef struct DistributedQueryInfo
@@ -88,11 +89,13 @@ check_query_level(Query *query, DistributedQueryInfo *info)
 				query->commandType == CMD_DELETE ? "DELETE" :
 				query->commandType == CMD_MERGE ? "MERGE" : "INSERT";
 
-			if (query->commandType != CMD_INSERT)
+			if (query->commandType != CMD_INSERT && (info->depth > 0 ||
+													 query->commandType == CMD_MERGE))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("%s on distributed table \"%s\" is not supported yet",
-								command, get_rel_name(target->relid))));
+						 errmsg("%s on distributed table \"%s\" is not supported %s",
+								command, get_rel_name(target->relid),
+								info->depth > 0 ? "within a WITH clause" : "yet")));
 			if (info->depth > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -197,6 +200,11 @@ shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 			return result;
 	}
 
+	if (info.touches &&
+		(parse->commandType == CMD_UPDATE || parse->commandType == CMD_DELETE) &&
+		IsDistributedTable(rt_fetch(parse->resultRelation, parse->rtable)->relid))
+		return plan_distributed_modify(parse);
+
 	if (info.touches)
 	{
 		/* the pull plan: refuse what it cannot do */
@@ -215,6 +223,76 @@ shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 		result = plan_distributed_insert(result, parse);
 
 	return result;
+}
+
+/*
+ * plan_distributed_modify plans an UPDATE or DELETE of a distributed or
+ * reference table: pushed down to its shard group, to every shard group
+ * or to every copy of a reference table; what cannot be pushed down is
+ * refused, there is no local fallback for a write.
+ */
+static PlannedStmt *
+plan_distributed_modify(Query *parse)
+{
+	RangeTblEntry *target = rt_fetch(parse->resultRelation, parse->rtable);
+	DistTableEntry *entry = LookupDistTable(target->relid);
+	const char *command = parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE";
+	RouterAnalysis analysis;
+	const char *failure = NULL;
+	ListCell   *lc;
+
+	if (parse->commandType == CMD_UPDATE && entry->kind == DIST_KIND_HASH)
+	{
+		foreach(lc, parse->targetList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			if (!tle->resjunk && tle->resno == entry->distAttnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot update distribution column \"%s\" of table \"%s\"",
+								get_attname(target->relid, entry->distAttnum, false),
+								get_rel_name(target->relid)),
+						 errdetail("Changing the distribution column would move the row to another shard."),
+						 errhint("Delete the row and insert it with the new value.")));
+		}
+	}
+
+	AnalyzeRouterQuery(parse, &analysis);
+	if (!analysis.isPushable)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot run %s on table \"%s\"", command, get_rel_name(target->relid)),
+				 errdetail("It cannot be sent to the nodes because %s.", analysis.reason)));
+	if (!ShardQueryIsShippable(parse, &failure))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot run %s on table \"%s\"", command, get_rel_name(target->relid)),
+				 errdetail("The statement cannot be sent to the nodes: %s.", failure)));
+
+	if (entry->kind == DIST_KIND_REFERENCE)
+	{
+		if (!analysis.referenceOnly)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot run %s on reference table \"%s\" with data from distributed tables",
+							command, get_rel_name(target->relid)),
+					 errdetail("Every copy of a reference table must be changed the same way.")));
+		analysis.anchorRelid = target->relid;
+		return CreateDistributedPlan(parse, &analysis, DISTRIBUTED_ALL_COPIES);
+	}
+	if (analysis.isRouter)
+		return CreateDistributedPlan(parse, &analysis, DISTRIBUTED_ROUTER);
+	if (analysis.coPartitioned)
+	{
+		analysis.anchorRelid = target->relid;
+		return CreateDistributedPlan(parse, &analysis, DISTRIBUTED_ALL_SHARDS);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot run %s on table \"%s\"", command, get_rel_name(target->relid)),
+			 errdetail("The distributed tables it reads are not joined on their distribution columns.")));
+	return NULL;				/* keep compiler quiet */
 }
 
 /*

@@ -156,7 +156,15 @@ AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis)
 				}
 			}
 		} while (changed);
-		analysis->coPartitioned = true;
+		/*
+		 * ... and that component must hold a table of the top level: tables
+		 * only in a CTE or an uncorrelated subquery would be aggregated,
+		 * limited or repeated per shard group.
+		 */
+		analysis->coPartitioned = false;
+		for (i = 0; i < nmembers; i++)
+			if (((RteMember *) list_nth(context.members, i))->query == query)
+				analysis->coPartitioned = true;
 		for (i = 0; i < nmembers; i++)
 			if (component[find_root(&context, i)] != component[find_root(&context, 0)])
 				analysis->coPartitioned = false;
@@ -336,8 +344,11 @@ analyze_query(Query *query, RouterContext *context)
 
 	context->queryStack = lcons(query, context->queryStack);
 
-	if (query->commandType != CMD_SELECT)
-		fail(context, "only SELECT is routed");
+	/* UPDATE and DELETE only at the top level; subqueries read */
+	if (query->commandType != CMD_SELECT &&
+		!(list_length(context->queryStack) == 1 &&
+		  (query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE)))
+		fail(context, "only SELECT, UPDATE and DELETE are pushed down");
 
 	foreach(lc, query->rtable)
 	{

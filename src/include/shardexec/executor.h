@@ -42,6 +42,8 @@ typedef struct ExecutionUnit
 	int32		nodeId;			/* the node that runs it */
 	int64		shardId;		/* anchor shard, for EXPLAIN and errors */
 	char	   *sql;			/* the statement, with $n parameters */
+	bool		modifies;		/* writes the shard: the transaction keeps
+								 * its connection for later statements */
 } ExecutionUnit;
 
 /*

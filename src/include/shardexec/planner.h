@@ -75,8 +75,17 @@ extern void AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis);
 extern int	ShardIndexForPin(ShardPin *pin, Datum value, int shardCount);
 
 /* distributed_scan.c */
+typedef enum DistributedPlanKind
+{
+	DISTRIBUTED_ROUTER,			/* one shard group */
+	DISTRIBUTED_ALL_SHARDS,		/* every shard group */
+	DISTRIBUTED_ALL_COPIES		/* every copy of a reference table */
+} DistributedPlanKind;
+
 extern void RegisterDistributedScanMethods(void);
 extern PlannedStmt *CreateRouterPlan(Query *query, RouterAnalysis *analysis);
+extern PlannedStmt *CreateDistributedPlan(Query *query, RouterAnalysis *analysis,
+										  DistributedPlanKind kind);
 extern bool FlattenRelationRtes(Node *node, List **rtable);
 extern CustomPath *CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel,
 											Query *workerQuery, Oid anchorRelid);
