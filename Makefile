@@ -23,6 +23,7 @@ OBJS = \
 	src/planner/deparse_query.o \
 	src/planner/distributed_scan.o \
 	src/planner/multi_shard.o \
+	src/planner/insert_planner.o \
 	src/executor/distributed_executor.o \
 	src/executor/shard_scan.o \
 	src/executor/shard_modify.o

@@ -262,8 +262,8 @@ UPDATE t SET id = 2 WHERE id = 1;
 DELETE FROM t WHERE v IN (SELECT v FROM plain);
 DELETE FROM ref WHERE id IN (SELECT id FROM t);
 UPDATE t SET v = (SELECT max(v) FROM t);
-INSERT INTO t (id, v) VALUES (1, 'x') ON CONFLICT DO NOTHING;
-INSERT INTO t (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET v = excluded.v;
+INSERT INTO t (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET id = excluded.id + 100;
+INSERT INTO t (id, v) SELECT id, 'p' FROM plain ON CONFLICT DO NOTHING;
 -- row locks over several shards (a query on one shard is pushed down whole,
 -- row locks included)
 SELECT * FROM t FOR UPDATE;

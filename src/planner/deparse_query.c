@@ -47,9 +47,11 @@
 #include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "shardexec/connection.h"
 #include "shardexec/fdw.h"
 #include "shardexec/metadata.h"
 #include "shardexec/planner.h"
@@ -85,6 +87,9 @@ static void deparse_query(Query *query, DeparseContext *context,
 static void deparse_select_body(Query *query, DeparseContext *context,
 								bool includeJunk);
 static void deparse_modify_body(Query *query, DeparseContext *context);
+static void deparse_insert_body(Query *query, DeparseContext *context);
+static void deparse_returning(Query *query, DeparseContext *context);
+static char *collation_name(Oid collid);
 static void deparse_set_operation(Node *node, Query *query,
 								  DeparseContext *context);
 static void deparse_from_item(Node *node, DeparseContext *context);
@@ -106,6 +111,9 @@ static int	count_output_columns(Query *query);
 
 #define FAIL(context, why) \
 	do { if ((context)->failure == NULL) (context)->failure = (why); return; } while (0)
+
+#define SETTINGS_FAILURE \
+	"the query computes a value from its rows that depends on the session's settings"
 
 /*
  * ShardQueryIsShippable says whether DeparseShardQuery will be able to
@@ -201,8 +209,9 @@ deparse_query(Query *query, DeparseContext *context, bool includeJunk,
 	if (query->utilityStmt != NULL ||
 		(query->commandType != CMD_SELECT &&
 		 !(context->level == NULL &&
-		   (query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE))))
-		FAIL(context, "only SELECT, UPDATE and DELETE statements can be pushed down");
+		   (query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE ||
+			query->commandType == CMD_INSERT))))
+		FAIL(context, "only SELECT, INSERT, UPDATE and DELETE statements can be pushed down");
 	if (query->groupingSets != NIL)
 		FAIL(context, "GROUPING SETS, ROLLUP and CUBE are not pushed down");
 	if (query->hasTargetSRFs && query->hasAggs)
@@ -251,7 +260,9 @@ deparse_query(Query *query, DeparseContext *context, bool includeJunk,
 		appendStringInfoChar(buf, ' ');
 	}
 
-	if (query->commandType != CMD_SELECT)
+	if (query->commandType == CMD_INSERT)
+		deparse_insert_body(query, context);
+	else if (query->commandType != CMD_SELECT)
 		deparse_modify_body(query, context);
 	else if (query->setOperations != NULL)
 	{
@@ -383,6 +394,11 @@ deparse_select_body(Query *query, DeparseContext *context, bool includeJunk)
 
 		if (tle->resjunk && !includeJunk)
 			continue;
+		/* the coordinator reads the results with the types' input functions */
+		if (context->level->parent == NULL &&
+			(exprType((Node *) tle->expr) == RECORDOID ||
+			 exprType((Node *) tle->expr) == RECORDARRAYOID))
+			FAIL(context, "the query returns values of an anonymous record type");
 		if (!first)
 			appendStringInfoString(buf, ", ");
 		first = false;
@@ -452,8 +468,7 @@ deparse_modify_body(Query *query, DeparseContext *context)
 	StringInfo	buf = context->buf;
 	ListCell   *lc;
 	bool		first = true;
-	int			column = 0;
-
+	
 	if (query->commandType == CMD_UPDATE)
 	{
 		RangeTblEntry *target = rt_fetch(query->resultRelation, query->rtable);
@@ -500,19 +515,172 @@ deparse_modify_body(Query *query, DeparseContext *context)
 		deparse_expr(query->jointree->quals, context);
 	}
 
-	if (query->returningList != NIL)
-	{
-		appendStringInfoString(buf, " RETURNING ");
-		foreach(lc, query->returningList)
-		{
-			TargetEntry *tle = lfirst(lc);
+	deparse_returning(query, context);
+}
 
-			if (lc != list_head(query->returningList))
+/*
+ * deparse_returning writes the RETURNING clause of a modification.
+ */
+static void
+deparse_returning(Query *query, DeparseContext *context)
+{
+	StringInfo	buf = context->buf;
+	ListCell   *lc;
+	int			column = 0;
+
+	if (query->returningList == NIL)
+		return;
+	appendStringInfoString(buf, " RETURNING ");
+	foreach(lc, query->returningList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (lc != list_head(query->returningList))
+			appendStringInfoString(buf, ", ");
+		deparse_expr((Node *) tle->expr, context);
+		appendStringInfo(buf, " AS c%d", ++column);
+	}
+}
+
+/*
+ * deparse_insert_body writes an INSERT into the result relation's shard:
+ * the columns of the target list, its rows (VALUES for a single row,
+ * else a SELECT over the query's FROM items), ON CONFLICT and RETURNING.
+ */
+static void
+deparse_insert_body(Query *query, DeparseContext *context)
+{
+	StringInfo	buf = context->buf;
+	RangeTblEntry *target = rt_fetch(query->resultRelation, query->rtable);
+	OnConflictExpr *onConflict = query->onConflict;
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoString(buf, "INSERT INTO ");
+	deparse_rte(query->resultRelation, context);
+	/* deparse_rte wrote "shard rN": INSERT wants "shard AS rN" */
+	appendStringInfoString(buf, " (");
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		first = false;
+		appendStringInfoString(buf, quote_identifier(get_attname(target->relid, tle->resno, false)));
+	}
+	appendStringInfoChar(buf, ')');
+
+	if (query->jointree->fromlist == NIL)
+		appendStringInfoString(buf, " VALUES (");
+	else
+		appendStringInfoString(buf, " SELECT ");
+	first = true;
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resjunk)
+			continue;
+		if (!first)
+			appendStringInfoString(buf, ", ");
+		first = false;
+		deparse_expr((Node *) tle->expr, context);
+	}
+	if (query->jointree->fromlist == NIL)
+		appendStringInfoChar(buf, ')');
+	else
+	{
+		appendStringInfoString(buf, " FROM ");
+		foreach(lc, query->jointree->fromlist)
+		{
+			if (lc != list_head(query->jointree->fromlist))
 				appendStringInfoString(buf, ", ");
-			deparse_expr((Node *) tle->expr, context);
-			appendStringInfo(buf, " AS c%d", ++column);
+			deparse_from_item(lfirst(lc), context);
+		}
+		if (query->jointree->quals != NULL)
+		{
+			appendStringInfoString(buf, " WHERE ");
+			deparse_expr(query->jointree->quals, context);
 		}
 	}
+
+	if (onConflict != NULL)
+	{
+		appendStringInfoString(buf, " ON CONFLICT");
+		if (OidIsValid(onConflict->constraint))
+		{
+			DistTableEntry *entry = LookupDistTable(target->relid);
+			ShardInterval *shard = (entry->kind == DIST_KIND_REFERENCE) ?
+				&entry->shards[0] : &entry->shards[context->shardIndex];
+
+			appendStringInfo(buf, " ON CONSTRAINT %s",
+							 quote_identifier(ShardObjectName(get_constraint_name(onConflict->constraint),
+															  shard->shardId)));
+		}
+		else if (onConflict->arbiterElems != NIL)
+		{
+			appendStringInfoString(buf, " (");
+			foreach(lc, onConflict->arbiterElems)
+			{
+				InferenceElem *elem = lfirst(lc);
+
+				if (lc != list_head(onConflict->arbiterElems))
+					appendStringInfoString(buf, ", ");
+				/* an index column: its bare name; an expression in parentheses */
+				if (IsA(elem->expr, Var))
+					appendStringInfoString(buf,
+										   quote_identifier(get_attname(target->relid,
+																		((Var *) elem->expr)->varattno,
+																		false)));
+				else
+				{
+					appendStringInfoChar(buf, '(');
+					deparse_expr(elem->expr, context);
+					appendStringInfoChar(buf, ')');
+				}
+				if (OidIsValid(elem->infercollid))
+					appendStringInfo(buf, " COLLATE %s", collation_name(elem->infercollid));
+				if (OidIsValid(elem->inferopclass))
+					FAIL(context, "ON CONFLICT with an operator class is not pushed down");
+			}
+			appendStringInfoChar(buf, ')');
+			if (onConflict->arbiterWhere != NULL)
+			{
+				appendStringInfoString(buf, " WHERE ");
+				deparse_expr(onConflict->arbiterWhere, context);
+			}
+		}
+		if (onConflict->action == ONCONFLICT_NOTHING)
+			appendStringInfoString(buf, " DO NOTHING");
+		else
+		{
+			appendStringInfoString(buf, " DO UPDATE SET ");
+			first = true;
+			foreach(lc, onConflict->onConflictSet)
+			{
+				TargetEntry *tle = lfirst(lc);
+
+				if (tle->resjunk)
+					continue;
+				if (!first)
+					appendStringInfoString(buf, ", ");
+				first = false;
+				appendStringInfo(buf, "%s = ",
+								 quote_identifier(get_attname(target->relid, tle->resno, false)));
+				deparse_expr((Node *) tle->expr, context);
+			}
+			if (onConflict->onConflictWhere != NULL)
+			{
+				appendStringInfoString(buf, " WHERE ");
+				deparse_expr(onConflict->onConflictWhere, context);
+			}
+		}
+	}
+
+	deparse_returning(query, context);
 }
 
 /*
@@ -668,8 +836,11 @@ deparse_rte(int rtindex, DeparseContext *context)
 					FAIL(context, "TABLESAMPLE is not pushed down");
 				shard = (entry->kind == DIST_KIND_REFERENCE) ? &entry->shards[0] :
 					&entry->shards[context->shardIndex];
-				appendStringInfo(buf, "%s r%d",
-								 ShardQualifiedName(rte->relid, shard->shardId), alias);
+				appendStringInfo(buf, "%s %sr%d",
+								 ShardQualifiedName(rte->relid, shard->shardId),
+								 (query->commandType == CMD_INSERT &&
+								  rtindex == query->resultRelation) ? "AS " : "",
+								 alias);
 				break;
 			}
 		case RTE_SUBQUERY:
@@ -982,6 +1153,7 @@ deparse_const(Const *constant, DeparseContext *context)
 	Oid			typoutput;
 	bool		typIsVarlena;
 	char	   *extval;
+	int			nestlevel;
 
 	if (constant->constisnull)
 	{
@@ -990,8 +1162,16 @@ deparse_const(Const *constant, DeparseContext *context)
 		return;
 	}
 
+	/*
+	 * In the formats the nodes (and the coordinator's own parser, for the
+	 * master query) read the same whatever their DateStyle, IntervalStyle
+	 * and extra_float_digits: ISO dates with numeric zone offsets, exact
+	 * floats.
+	 */
 	getTypeOutputInfo(constant->consttype, &typoutput, &typIsVarlena);
+	nestlevel = SetTransmissionModes();
 	extval = OidOutputFunctionCall(typoutput, constant->constvalue);
+	ResetTransmissionModes(nestlevel);
 
 	switch (constant->consttype)
 	{
@@ -1038,6 +1218,17 @@ deparse_var(Var *var, DeparseContext *context)
 
 	rte = rt_fetch(var->varno, level->query->rtable);
 	alias = level->aliases[var->varno - 1];
+
+	/* the EXCLUDED row of INSERT ... ON CONFLICT DO UPDATE */
+	if (level->query->onConflict != NULL &&
+		var->varno == level->query->onConflict->exclRelIndex)
+	{
+		if (var->varattno <= 0)
+			FAIL(context, "whole-row or system column of EXCLUDED is not pushed down");
+		appendStringInfo(context->buf, "excluded.%s",
+						 quote_identifier(get_attname(rte->relid, var->varattno, false)));
+		return;
+	}
 
 	if (var->varattno == 0)
 		FAIL(context, "whole-row references are not pushed down");
@@ -1123,6 +1314,70 @@ deparse_func_args(List *args, bool variadic, DeparseContext *context)
 }
 
 /*
+ * is_stable_function is a check_functions_in_node callback.
+ */
+static bool
+is_stable_function(Oid funcid, void *context)
+{
+	return func_volatile(funcid) == PROVOLATILE_STABLE;
+}
+
+/*
+ * depends_on_rows says whether an expression reads a column (of any query
+ * level), an aggregate, a window function or a subquery: whether it is
+ * still there when EvaluateCoordinatorExpressions has folded everything
+ * that depends only on constants and parameters.
+ */
+static bool
+depends_on_rows(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, Aggref) || IsA(node, WindowFunc) ||
+		IsA(node, GroupingFunc) || IsA(node, SubLink) || IsA(node, CaseTestExpr) ||
+		IsA(node, PlaceHolderVar))
+		return true;
+	return expression_tree_walker(node, depends_on_rows, context);
+}
+
+static bool uses_session_settings_walker(Node *node, void *context);
+
+/*
+ * uses_session_settings says whether the node itself (not its arguments)
+ * computes a value that may depend on the session's settings (TimeZone,
+ * DateStyle, IntervalStyle, extra_float_digits, ...), which the nodes'
+ * sessions do not share: a stable function, operator, aggregate or I/O
+ * conversion (timestamptz::date, date_trunc, ::text of a date, jsonb_agg of
+ * timestamps, ...), or the text of a float (float8out is immutable, but
+ * depends on extra_float_digits).
+ */
+static bool
+uses_session_settings(Node *node)
+{
+	if (IsA(node, CoerceViaIO))
+	{
+		Oid			argType = getBaseType(exprType((Node *) ((CoerceViaIO *) node)->arg));
+
+		if (argType == FLOAT4OID || argType == FLOAT8OID)
+			return true;
+	}
+	if (IsA(node, ArrayCoerceExpr) &&
+		uses_session_settings_walker((Node *) ((ArrayCoerceExpr *) node)->elemexpr, NULL))
+		return true;
+	return check_functions_in_node(node, is_stable_function, NULL);
+}
+
+static bool
+uses_session_settings_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (uses_session_settings(node))
+		return true;
+	return expression_tree_walker(node, uses_session_settings_walker, context);
+}
+
+/*
  * deparse_expr writes an expression, or fails the deparse.
  */
 static void
@@ -1149,6 +1404,14 @@ deparse_expr(Node *node, DeparseContext *context)
 			}
 		}
 	}
+
+	/*
+	 * What depends on the session's settings is computed on the nodes with
+	 * theirs: only constant and parameter arguments, folded on the
+	 * coordinator first, give the same value there.
+	 */
+	if (!context->master && uses_session_settings(node) && depends_on_rows(node, NULL))
+		FAIL(context, SETTINGS_FAILURE);
 
 	switch (nodeTag(node))
 	{
@@ -1368,6 +1631,8 @@ deparse_expr(Node *node, DeparseContext *context)
 					if (c->arg != NULL)
 					{
 						/* the condition is "CaseTestExpr = value" */
+						if (!context->master && uses_session_settings(cond))
+							FAIL(context, SETTINGS_FAILURE);
 						if (IsA(cond, OpExpr) && list_length(((OpExpr *) cond)->args) == 2 &&
 							IsA(strip_implicit_coercions(linitial(((OpExpr *) cond)->args)), CaseTestExpr))
 							deparse_expr(lsecond(((OpExpr *) cond)->args), context);
@@ -1587,6 +1852,8 @@ deparse_expr(Node *node, DeparseContext *context)
 								FAIL(context, "row comparisons with subqueries are not pushed down");
 							if (test->opno >= FirstNormalObjectId)
 								FAIL(context, "the query uses a user-defined operator");
+							if (!context->master && uses_session_settings((Node *) test))
+								FAIL(context, SETTINGS_FAILURE);
 							appendStringInfoChar(buf, '(');
 							deparse_expr(linitial(test->args), context);
 							appendStringInfoChar(buf, ' ');

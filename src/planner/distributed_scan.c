@@ -31,6 +31,7 @@
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 
 #include "shardexec/executor.h"
@@ -80,6 +81,8 @@ static void rescan_distributed_scan(CustomScanState *node);
 static void explain_distributed_scan(CustomScanState *node, List *ancestors,
 									 ExplainState *es);
 static void start_execution(DistributedScanState *state);
+static List *insert_values_units(DistributedScanState *state, Query *query,
+								 DistTableEntry *entry, EState *estate);
 
 static CustomScanMethods distributed_scan_methods = {
 	"ShardexecQuery",
@@ -446,6 +449,8 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 			state->units = lappend(state->units, unit);
 		}
 	}
+	else if (state->kind == DISTRIBUTED_INSERT_VALUES)
+		state->units = insert_values_units(state, query, entry, estate);
 	else
 	{
 		if (!state->referenceOnly && pinValue != NULL)
@@ -480,6 +485,190 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 		start_execution(state);
 }
 
+/*
+ * evaluate_cell returns the value of expr, evaluated now on the
+ * coordinator, as a constant.
+ */
+static Node *
+evaluate_cell(Node *expr, EState *estate)
+{
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ExprState  *exprState;
+	Datum		value;
+	bool		isnull;
+	int16		typlen;
+	bool		typbyval;
+	MemoryContext oldContext;
+
+	if (IsA(expr, Const))
+		return expr;
+	oldContext = MemoryContextSwitchTo(estate->es_query_cxt);
+	exprState = ExecInitExpr((Expr *) expr, NULL);
+	value = ExecEvalExprSwitchContext(exprState, econtext, &isnull);
+	get_typlenbyval(exprType(expr), &typlen, &typbyval);
+	if (!isnull)
+		value = datumCopy(value, typbyval, typlen);
+	MemoryContextSwitchTo(oldContext);
+	return (Node *) makeConst(exprType(expr), exprTypmod(expr), exprCollation(expr),
+							  typlen, value, isnull, typbyval);
+}
+
+/*
+ * insert_values_units evaluates the rows of an INSERT ... VALUES, row by
+ * row as a single server would, groups them by shard and returns one
+ * unit per shard that gets rows (for a reference table, one per copy).
+ */
+static List *
+insert_values_units(DistributedScanState *state, Query *query,
+					DistTableEntry *entry, EState *estate)
+{
+	RangeTblEntry *values = NULL;
+	List	  **rowsOfShard;
+	List	   *units = NIL;
+	AttrNumber	distColumn = 0;
+	ListCell   *lc;
+	const char *failure = NULL;
+	int			i;
+
+	if (query->jointree->fromlist != NIL)
+		values = rt_fetch(linitial_node(RangeTblRef, query->jointree->fromlist)->rtindex,
+						  query->rtable);
+
+	/* every value, once, in row order */
+	if (values == NULL)
+	{
+		foreach(lc, query->targetList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			tle->expr = (Expr *) evaluate_cell((Node *) tle->expr, estate);
+		}
+	}
+	else
+	{
+		foreach(lc, values->values_lists)
+		{
+			ListCell   *cell;
+
+			foreach(cell, (List *) lfirst(lc))
+				lfirst(cell) = evaluate_cell(lfirst(cell), estate);
+		}
+	}
+
+	if (entry->kind == DIST_KIND_REFERENCE)
+	{
+		Query	   *silent = copyObject(query);
+		char	   *sql = DeparseShardQuery(query, 0, true, &failure);
+		char	   *silentSql;
+
+		silent->returningList = NIL;
+		silentSql = DeparseShardQuery(silent, 0, true, &failure);
+		if (sql == NULL || silentSql == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not push the INSERT down"),
+					 errdetail("%s.", failure)));
+		for (i = 0; i < entry->placementCount; i++)
+		{
+			ExecutionUnit *unit = palloc0(sizeof(ExecutionUnit));
+
+			unit->sql = i == 0 ? sql : silentSql;
+			unit->shardId = entry->shards[0].shardId;
+			unit->nodeId = entry->placementNodeIds[i];
+			unit->modifies = true;
+			units = lappend(units, unit);
+		}
+		return units;
+	}
+
+	/* the distribution value of each row */
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (tle->resno == entry->distAttnum)
+			distColumn = foreach_current_index(lc) + 1;
+	}
+	rowsOfShard = palloc0(sizeof(List *) * entry->shardCount);
+	if (values == NULL)
+	{
+		Const	   *value = distColumn > 0 ?
+			(Const *) list_nth_node(TargetEntry, query->targetList, distColumn - 1)->expr : NULL;
+
+		if (value == NULL || !IsA(value, Const) || value->constisnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+							get_attname(entry->relid, entry->distAttnum, false),
+							get_rel_name(entry->relid)),
+					 errdetail("Every row of a distributed table needs a distribution value to choose its shard.")));
+		rowsOfShard[FindShardForValue(entry, value->constvalue)->shardIndex] = list_make1_int(0);
+	}
+	else
+	{
+		TargetEntry *tle = distColumn > 0 ? list_nth(query->targetList, distColumn - 1) : NULL;
+		Var		   *var = tle != NULL ? (Var *) strip_implicit_coercions((Node *) tle->expr) : NULL;
+
+		if (var == NULL || !IsA(var, Var))
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+							get_attname(entry->relid, entry->distAttnum, false),
+							get_rel_name(entry->relid))));
+		i = 0;
+		foreach(lc, values->values_lists)
+		{
+			Const	   *value = list_nth(lfirst(lc), var->varattno - 1);
+			int			shardIndex;
+
+			if (!IsA(value, Const) || value->constisnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+								get_attname(entry->relid, entry->distAttnum, false),
+								get_rel_name(entry->relid)),
+						 errdetail("Every row of a distributed table needs a distribution value to choose its shard.")));
+			shardIndex = FindShardForValue(entry, value->constvalue)->shardIndex;
+			rowsOfShard[shardIndex] = lappend_int(rowsOfShard[shardIndex], i);
+			i++;
+		}
+	}
+
+	for (i = 0; i < entry->shardCount; i++)
+	{
+		ExecutionUnit *unit;
+		Query	   *shardQuery = query;
+
+		if (rowsOfShard[i] == NIL)
+			continue;
+		if (values != NULL && list_length(rowsOfShard[i]) != list_length(values->values_lists))
+		{
+			RangeTblEntry *shardValues;
+			List	   *rows = NIL;
+
+			shardQuery = copyObject(query);
+			shardValues = rt_fetch(linitial_node(RangeTblRef, shardQuery->jointree->fromlist)->rtindex,
+								   shardQuery->rtable);
+			foreach(lc, rowsOfShard[i])
+				rows = lappend(rows, list_nth(values->values_lists, lfirst_int(lc)));
+			shardValues->values_lists = rows;
+		}
+		unit = palloc0(sizeof(ExecutionUnit));
+		unit->sql = DeparseShardQuery(shardQuery, i, true, &failure);
+		if (unit->sql == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not push the INSERT down"),
+					 errdetail("%s.", failure)));
+		unit->shardId = entry->shards[i].shardId;
+		unit->nodeId = entry->shards[i].nodeId;
+		unit->modifies = true;
+		units = lappend(units, unit);
+	}
+	(void) state;
+	return units;
+}
+
 static void
 start_execution(DistributedScanState *state)
 {
@@ -510,7 +699,9 @@ distributed_scan_next(ScanState *ss)
 		uint64		affected = DistributedExecutionRowsAffected(state->execution);
 
 		/* each copy of a reference table reports the same rows */
-		if (state->kind == DISTRIBUTED_ALL_COPIES)
+		if (state->kind == DISTRIBUTED_ALL_COPIES ||
+			(state->kind == DISTRIBUTED_INSERT_VALUES &&
+			 LookupDistTable(state->anchorRelid)->kind == DIST_KIND_REFERENCE))
 			affected /= Max(list_length(state->units), 1);
 		state->css.ss.ps.state->es_processed += affected;
 		state->counted = true;
@@ -556,7 +747,9 @@ explain_distributed_scan(CustomScanState *node, List *ancestors, ExplainState *e
 
 	ExplainPropertyText("Distributed Plan",
 						state->kind == DISTRIBUTED_ROUTER ? "router" :
-						state->kind == DISTRIBUTED_ALL_SHARDS ? "multi-shard" : "all copies", es);
+						state->kind == DISTRIBUTED_ALL_SHARDS ? "multi-shard" :
+						state->kind == DISTRIBUTED_INSERT_VALUES ? "insert by shard" :
+						"all copies", es);
 	ExplainPropertyInteger("Execution Units", NULL, list_length(state->units), es);
 	foreach(lc, state->units)
 		nodes = list_append_unique_int(nodes, ((ExecutionUnit *) lfirst(lc))->nodeId);

@@ -205,6 +205,16 @@ shardexec_planner(Query *parse, const char *query_string, int cursorOptions,
 		IsDistributedTable(rt_fetch(parse->resultRelation, parse->rtable)->relid))
 		return plan_distributed_modify(parse);
 
+	if (info.touches && parse->commandType == CMD_INSERT &&
+		IsDistributedTable(rt_fetch(parse->resultRelation, parse->rtable)->relid))
+	{
+		const char *failure = NULL;
+
+		result = PlanDistributedInsert(parse, &failure);
+		if (result != NULL)
+			return result;
+	}
+
 	if (info.touches)
 	{
 		/* the pull plan: refuse what it cannot do */

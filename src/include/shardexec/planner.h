@@ -63,6 +63,9 @@ extern const char *MasterDeparseFailure(MasterDeparse *md);
 extern char *DeparseTypeName(Oid typid, int32 typmod);
 extern char *DeparseCollationName(Oid collid);
 
+/* insert_planner.c */
+extern PlannedStmt *PlanDistributedInsert(Query *parse, const char **failure);
+
 /* multi_shard.c */
 extern PlannedStmt *PlanMultiShardQuery(Query *parse, int cursorOptions,
 										ParamListInfo boundParams,
@@ -79,7 +82,8 @@ typedef enum DistributedPlanKind
 {
 	DISTRIBUTED_ROUTER,			/* one shard group */
 	DISTRIBUTED_ALL_SHARDS,		/* every shard group */
-	DISTRIBUTED_ALL_COPIES		/* every copy of a reference table */
+	DISTRIBUTED_ALL_COPIES,		/* every copy of a reference table */
+	DISTRIBUTED_INSERT_VALUES	/* rows grouped by shard at execution */
 } DistributedPlanKind;
 
 extern void RegisterDistributedScanMethods(void);
