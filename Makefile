@@ -25,6 +25,7 @@ OBJS = \
 	src/planner/multi_shard.o \
 	src/planner/insert_planner.o \
 	src/executor/distributed_executor.o \
+	src/executor/executor_testing.o \
 	src/executor/shard_scan.o \
 	src/executor/shard_modify.o
 

@@ -602,86 +602,126 @@ finish_busy_work(NodeConnection *connection)
 
 /*
  * AbandonConnectionWork is called by a statement that no longer wants the
- * results of the work in flight on connections (a LIMIT was satisfied,
- * or statementFailed: an error is about to be raised).  Work is cancelled
- * when that loses nothing: after an error, or when nothing was written
- * through the connection in this transaction and the remote transaction
- * need not keep its snapshot (read committed, or no transaction block),
- * in which case the remote transaction is rolled back and begins again
- * on the connection's next use.  Otherwise what is left is read and
- * discarded.  A connection that does not come back to idle in time is
- * closed.  The caller still holds its claims.
+ * results of the work in flight on connections: a LIMIT was satisfied,
+ * or (statementFailed) an error is about to be raised.  receiving[i]
+ * says whether the node has been sending rows on connections[i] (it will
+ * notice at once that the connection is gone).
+ *
+ * A connection that wrote in this transaction, or whose remote
+ * transaction must keep its snapshot (repeatable read and above, in a
+ * transaction block, unless the statement failed), must stay: after an
+ * error its work is cancelled and drained (bounded); otherwise what is
+ * left is read and discarded, however long that takes (interruptible).
+ *
+ * Any other connection loses nothing with its remote transaction.  What
+ * is left is read for ABANDON_DRAIN_MS, which keeps connections whose
+ * work was nearly done.  A connection whose node has been sending is then
+ * closed rather than drained, since the node may already have pushed
+ * megabytes into the socket; it is opened again when needed.  One whose
+ * node has sent nothing yet, not even while it was drained, may be
+ * waiting (and would not notice a closed socket): it gets a cancel
+ * request, is drained (bounded) and its remote transaction rolled back
+ * (begun again on its next use), and stays open.  The caller still holds
+ * its claims.
  */
 void
-AbandonConnectionWork(NodeConnection **connections, int n, bool statementFailed)
+AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n,
+					  bool statementFailed)
 {
-	ParallelCommand *cancels = palloc0(sizeof(ParallelCommand) * Max(n, 1));
-	ParallelCommand *drains = palloc0(sizeof(ParallelCommand) * Max(n, 1));
-	NodeConnection **cancelled = palloc(sizeof(NodeConnection *) * Max(n, 1));
-	NodeConnection **drained = palloc(sizeof(NodeConnection *) * Max(n, 1));
-	int			ncancel = 0;
-	int			ndrain = 0;
+	ParallelCommand *kept = palloc0(sizeof(ParallelCommand) * Max(n, 1));
+	ParallelCommand *dropped = palloc0(sizeof(ParallelCommand) * Max(n, 1));
+	NodeConnection **keptConns = palloc(sizeof(NodeConnection *) * Max(n, 1));
+	NodeConnection **droppedConns = palloc(sizeof(NodeConnection *) * Max(n, 1));
+	bool	   *droppedReceiving = palloc(sizeof(bool) * Max(n, 1));
+	int			nkept = 0;
+	int			ndropped = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
 		NodeConnection *connection = connections[i];
-		bool		cancel;
+		bool		keep;
 
 		if (connection->conn == NULL)
 			continue;
-		cancel = statementFailed ||
-			(!connection->modified &&
-			 (XactIsoLevel < XACT_REPEATABLE_READ || !IsTransactionBlock()));
-		if (cancel)
+		keep = connection->modified ||
+			(!statementFailed && XactIsoLevel >= XACT_REPEATABLE_READ &&
+			 IsTransactionBlock());
+		if (keep)
 		{
-			cancels[ncancel].conn = connection->conn;
-			cancels[ncancel].nodeName = connection->nodeName;
-			cancels[ncancel].cancel = true;
-			cancels[ncancel].sql = (!statementFailed && connection->xactDepth > 0) ?
-				"ROLLBACK TRANSACTION" : NULL;
-			if (cancels[ncancel].sql != NULL)
-				connection->changingXactState = true;
-			cancelled[ncancel++] = connection;
+			kept[nkept].conn = connection->conn;
+			kept[nkept].nodeName = connection->nodeName;
+			kept[nkept].cancel = statementFailed;
+			keptConns[nkept++] = connection;
 		}
 		else
 		{
-			drains[ndrain].conn = connection->conn;
-			drains[ndrain].nodeName = connection->nodeName;
-			drained[ndrain++] = connection;
+			dropped[ndropped].conn = connection->conn;
+			dropped[ndropped].nodeName = connection->nodeName;
+			droppedReceiving[ndropped] = receiving[i];
+			droppedConns[ndropped++] = connection;
 		}
 	}
 
-	if (ncancel > 0)
+	if (ndropped > 0)
 	{
-		CleanUpConnections(cancels, ncancel, CONNECTION_CLEANUP_TIMEOUT_MS);
-		for (i = 0; i < ncancel; i++)
-		{
-			NodeConnection *connection = cancelled[i];
+		int			ncancelled = 0;
 
-			if (!cancels[i].ok)
-				disconnect(connection);
-			else if (cancels[i].sql != NULL)
+		CleanUpConnections(dropped, ndropped, ABANDON_DRAIN_MS);
+		for (i = 0; i < ndropped; i++)
+		{
+			NodeConnection *connection = droppedConns[i];
+
+			if (dropped[i].ok)
+				continue;
+			if (droppedReceiving[i] || dropped[i].received ||
+				connection->conn == NULL ||
+				PQstatus(connection->conn) != CONNECTION_OK)
 			{
-				connection->changingXactState = false;
-				connection->xactDepth = 0;
+				disconnect(connection);
+				continue;
+			}
+			/* not sending yet: cancel, and keep the connection */
+			dropped[ncancelled] = dropped[i];
+			dropped[ncancelled].cancel = true;
+			dropped[ncancelled].sql = (!statementFailed && connection->xactDepth > 0) ?
+				"ROLLBACK TRANSACTION" : NULL;
+			if (dropped[ncancelled].sql != NULL)
+				connection->changingXactState = true;
+			droppedConns[ncancelled++] = connection;
+		}
+		if (ncancelled > 0)
+		{
+			CleanUpConnections(dropped, ncancelled, CONNECTION_CLEANUP_TIMEOUT_MS);
+			for (i = 0; i < ncancelled; i++)
+			{
+				NodeConnection *connection = droppedConns[i];
+
+				if (!dropped[i].ok)
+					disconnect(connection);
+				else if (dropped[i].sql != NULL)
+				{
+					connection->changingXactState = false;
+					connection->xactDepth = 0;
+				}
 			}
 		}
 	}
-	if (ndrain > 0)
+	if (nkept > 0)
 	{
-		/* real work of the transaction: no time limit, but interruptible */
-		CleanUpConnections(drains, ndrain, -1);
-		for (i = 0; i < ndrain; i++)
+		CleanUpConnections(kept, nkept,
+						   statementFailed ? CONNECTION_CLEANUP_TIMEOUT_MS : -1);
+		for (i = 0; i < nkept; i++)
 		{
-			if (!drains[i].ok)
-				disconnect(drained[i]);
+			if (!kept[i].ok)
+				disconnect(keptConns[i]);
 		}
 	}
-	pfree(cancels);
-	pfree(drains);
-	pfree(cancelled);
-	pfree(drained);
+	pfree(kept);
+	pfree(dropped);
+	pfree(keptConns);
+	pfree(droppedConns);
+	pfree(droppedReceiving);
 }
 
 /*

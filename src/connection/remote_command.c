@@ -490,6 +490,7 @@ command_step(ParallelCommand *command, CommandState *state, bool *hadError,
 				{
 					ExecStatusType status = PQresultStatus(res);
 
+					command->received = true;
 					PQclear(res);
 					if (status == PGRES_COPY_IN)
 					{
@@ -602,6 +603,7 @@ run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
 		PGconn	   *conn = commands[i].conn;
 
 		commands[i].ok = false;
+		commands[i].received = false;
 		if (conn == NULL || PQstatus(conn) != CONNECTION_OK ||
 			PQsetnonblocking(conn, 1) != 0)
 		{

@@ -267,6 +267,7 @@ static bool next_row_ordered(DistributedExecution *execution, TupleTableSlot *sl
 static bool ensure_merge_row(DistributedExecution *execution, UnitExecution *u);
 static int	compare_units(Datum a, Datum b, void *arg);
 static void return_converted_row(DistributedExecution *execution, TupleTableSlot *slot);
+static bool connection_receiving(ConnectionExecution *c);
 static void execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 							 UnitExecution *u, PGresult *res) pg_attribute_noreturn();
 static void finish_connection_work(void *arg, NodeConnection *connection);
@@ -1370,6 +1371,16 @@ compare_units(Datum a, Datum b, void *arg)
 }
 
 /*
+ * connection_receiving says whether c's node has been sending rows for
+ * the unit it runs now (so it would notice a closed connection at once).
+ */
+static bool
+connection_receiving(ConnectionExecution *c)
+{
+	return c->current < c->nunits && c->units[c->current]->rows > 0;
+}
+
+/*
  * execution_failed handles the first error of the execution, on unit u
  * of connection c: res, or with res NULL the connection's own error.
  * Every other connection with work in flight is cancelled and drained
@@ -1383,6 +1394,7 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 	PGresult   *volatile res = error;
 	NodeConnection **others = palloc(sizeof(NodeConnection *) *
 									 Max(execution->nconnections, 1));
+	bool	   *receiving = palloc(sizeof(bool) * Max(execution->nconnections, 1));
 	const char *nodeName = c->node->nodeName;
 	const char *sql = u->unit->sql;
 	bool		lost;
@@ -1406,12 +1418,15 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 			if (other == c || !other->active)
 				continue;
 			if (other->claim->live)
+			{
+				receiving[nothers] = connection_receiving(other);
 				others[nothers++] = other->claim->connection;
+			}
 			other->active = false;
 			SetConnectionClaimBusy(other->claim, false);
 		}
 		if (nothers > 0)
-			AbandonConnectionWork(others, nothers, true);
+			AbandonConnectionWork(others, receiving, nothers, true);
 
 		if (c->active)
 		{
@@ -1486,6 +1501,8 @@ finish_connection_work(void *arg, NodeConnection *connection)
 		elog(ERROR, "connection to node \"%s\" is needed while its results are being read",
 			 connection->nodeName);
 
+	elog(DEBUG1, "shardexec: reading the rest of %d shard queries on node \"%s\" into memory to free their connection",
+		 c->nunits - c->current, connection->nodeName);
 	oldContext = MemoryContextSwitchTo(execution->context);
 	for (i = c->current; i < c->nunits; i++)
 		ensure_store(execution, c->units[i]);
@@ -1535,6 +1552,7 @@ void
 EndDistributedExecution(DistributedExecution *execution)
 {
 	NodeConnection **busy;
+	bool	   *receiving;
 	int			nbusy = 0;
 	int			i;
 
@@ -1542,6 +1560,7 @@ EndDistributedExecution(DistributedExecution *execution)
 		return;
 
 	busy = palloc(sizeof(NodeConnection *) * Max(execution->nconnections, 1));
+	receiving = palloc(sizeof(bool) * Max(execution->nconnections, 1));
 	for (i = 0; i < execution->nconnections; i++)
 	{
 		ConnectionExecution *c = execution->connections[i];
@@ -1552,12 +1571,14 @@ EndDistributedExecution(DistributedExecution *execution)
 		if (c->claim->live && c->claim->connection->conn != NULL)
 		{
 			SetConnectionClaimBusy(c->claim, false);
+			receiving[nbusy] = connection_receiving(c);
 			busy[nbusy++] = c->claim->connection;
 		}
 	}
 	if (nbusy > 0 && !execution->failed)
-		AbandonConnectionWork(busy, nbusy, false);
+		AbandonConnectionWork(busy, receiving, nbusy, false);
 	pfree(busy);
+	pfree(receiving);
 
 	for (i = 0; i < execution->nunits; i++)
 	{

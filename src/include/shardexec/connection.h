@@ -115,6 +115,7 @@ typedef struct ParallelCommand
 	const char *sql;			/* NULL: only bring the connection to idle */
 	bool		cancel;			/* CleanUpConnections: cancel work in flight */
 	bool		ok;				/* out: succeeded (CleanUpConnections) */
+	bool		received;		/* out: results of earlier work arrived */
 } ParallelCommand;
 
 /* connection.c */
@@ -128,7 +129,8 @@ extern void ClaimNodeConnections(List *requests, ConnectionFinishCallback finish
 extern void SetConnectionClaimBusy(ConnectionClaim *claim, bool busy);
 extern void ReleaseConnectionClaim(ConnectionClaim *claim);
 extern void RecordShardModification(NodeConnection *connection, int64 shardId);
-extern void AbandonConnectionWork(NodeConnection **connections, int n,
+extern void AbandonConnectionWork(NodeConnection **connections,
+								  const bool *receiving, int n,
 								  bool statementFailed);
 extern void DiscardNodeConnection(NodeConnection *connection);
 
@@ -169,5 +171,11 @@ typedef struct NodeCommand
  * closed instead.
  */
 #define CONNECTION_CLEANUP_TIMEOUT_MS 10000
+
+/*
+ * How long a statement that ends early reads what is left on a connection
+ * before it closes the connection instead (see AbandonConnectionWork).
+ */
+#define ABANDON_DRAIN_MS 20
 
 #endif							/* SHARDEXEC_CONNECTION_H */
