@@ -280,6 +280,8 @@ run_locally(UtilityCall *call)
  * kind that may concern a distributed table to its handler, which runs
  * the statement locally itself.
  */
+static void check_drop_node_server(DropStmt *stmt);
+
 static void
 shardexec_utility(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,
@@ -320,12 +322,22 @@ shardexec_utility(PlannedStmt *pstmt, const char *queryString,
 			if (((DropStmt *) parsetree)->removeType == OBJECT_INDEX)
 				drop_index((DropStmt *) parsetree, &call);
 			else
+			{
+				check_drop_node_server((DropStmt *) parsetree);
 				run_locally(&call);
+			}
 			break;
 		case T_AlterTableStmt:
 			alter_table((AlterTableStmt *) parsetree, &call);
 			break;
 		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_FOREIGN_SERVER &&
+				LookupNodeByName(strVal(((RenameStmt *) parsetree)->object), true) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("cannot rename server \"%s\" because it is a shardexec node",
+								strVal(((RenameStmt *) parsetree)->object)),
+						 errdetail("A node's name is the name of its foreign server.")));
 			rename_object((RenameStmt *) parsetree, &call);
 			break;
 		case T_AlterObjectSchemaStmt:
@@ -347,6 +359,42 @@ shardexec_utility(PlannedStmt *pstmt, const char *queryString,
 		default:
 			run_locally(&call);
 			break;
+	}
+}
+
+/*
+ * check_drop_node_server refuses DROP SERVER of a node's foreign server
+ * and DROP FOREIGN DATA WRAPPER shardexec while nodes exist: the node
+ * must be removed with shardexec.remove_node, which checks for shards.
+ */
+static void
+check_drop_node_server(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType == OBJECT_FOREIGN_SERVER)
+	{
+		foreach(lc, stmt->objects)
+		{
+			const char *name = strVal(lfirst(lc));
+
+			if (LookupNodeByName(name, true) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						 errmsg("cannot drop server \"%s\" because it is a shardexec node", name),
+						 errhint("Use shardexec.remove_node('%s').", name)));
+		}
+	}
+	else if (stmt->removeType == OBJECT_FDW)
+	{
+		foreach(lc, stmt->objects)
+		{
+			if (strcmp(strVal(lfirst(lc)), "shardexec") == 0 && ShardexecNodeList() != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						 errmsg("cannot drop foreign-data wrapper \"shardexec\" while nodes exist"),
+						 errhint("Remove the nodes with shardexec.remove_node(), or drop the extension.")));
+		}
 	}
 }
 

@@ -56,6 +56,8 @@
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -902,6 +904,138 @@ ShardIndexCommand(Oid indexId, int64 shardId)
 					quote_identifier(ShardObjectName(indexName, shardId)),
 					ShardQualifiedNameFromParts(nspname, relname, shardId),
 					def + strlen(expected));
+}
+
+/*
+ * copy_between_nodes streams the rows of a shard table from one node to
+ * another with COPY TO STDOUT and COPY FROM STDIN, without converting
+ * them; both connections are in the current remote transactions.
+ */
+static void
+copy_between_nodes(ShardexecNode *source, ShardexecNode *target,
+				   const char *shardName, const char *columns)
+{
+	PGconn	   *from = GetNodeConnection(source, CONNECTION_IN_TRANSACTION);
+	PGconn	   *to = GetNodeConnection(target, CONNECTION_IN_TRANSACTION);
+	char	   *copyOut = psprintf("COPY (SELECT %s FROM %s) TO STDOUT", columns, shardName);
+	char	   *copyIn = psprintf("COPY %s (%s) FROM STDIN", shardName, columns);
+	PGresult   *res;
+
+	MarkConnectionModified(to);
+	SendRemoteQuery(from, source->nodeName, copyOut, 0, NULL);
+	res = GetRemoteResult(from, source->nodeName);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		ReportRemoteError(res, from, source->nodeName, copyOut);
+	PQclear(res);
+	SendRemoteQuery(to, target->nodeName, copyIn, 0, NULL);
+	res = GetRemoteResult(to, target->nodeName);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		ReportRemoteError(res, to, target->nodeName, copyIn);
+	PQclear(res);
+
+	for (;;)
+	{
+		char	   *data = NULL;
+		int			len = PQgetCopyData(from, &data, 1);
+
+		if (len > 0)
+		{
+			int			ok = PQputCopyData(to, data, len);
+
+			PQfreemem(data);
+			if (ok != 1)
+				ReportRemoteError(NULL, to, target->nodeName, copyIn);
+			continue;
+		}
+		if (len == -1)
+			break;
+		if (len == -2)
+			ReportRemoteError(NULL, from, source->nodeName, copyOut);
+		/* no data yet: wait for the source, with interrupts */
+		(void) WaitLatchOrSocket(MyLatch,
+								 WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+								 PQsocket(from), -1L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (!PQconsumeInput(from))
+			ReportRemoteError(NULL, from, source->nodeName, copyOut);
+	}
+	while ((res = GetRemoteResult(from, source->nodeName)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			ReportRemoteError(res, from, source->nodeName, copyOut);
+		PQclear(res);
+	}
+	if (PQputCopyEnd(to, NULL) != 1)
+		ReportRemoteError(NULL, to, target->nodeName, copyIn);
+	while ((res = GetRemoteResult(to, target->nodeName)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			ReportRemoteError(res, to, target->nodeName, copyIn);
+		PQclear(res);
+	}
+}
+
+/*
+ * ReplicateReferenceTablesToNode gives a newly added node a copy of every
+ * reference table: the shard table is created there and its rows are
+ * streamed from an existing copy, under a lock that keeps writers out
+ * until the transaction ends; then the placement is recorded.
+ */
+void
+ReplicateReferenceTablesToNode(ShardexecNode *node)
+{
+	ListCell   *lc;
+
+	foreach(lc, DistributedTableList())
+	{
+		Oid			relid = lfirst_oid(lc);
+		DistTableEntry *entry = LookupDistTable(relid);
+		Relation	rel;
+		List	   *commands = NIL;
+		NodeCommand *command;
+		StringInfoData columns;
+		ListCell   *cc;
+		Oid			argtypes[2] = {INT8OID, INT4OID};
+		Datum		values[2];
+		int			i;
+		bool		present = false;
+
+		if (entry == NULL || entry->kind != DIST_KIND_REFERENCE)
+			continue;
+		for (i = 0; i < entry->placementCount; i++)
+			if (entry->placementNodeIds[i] == node->nodeId)
+				present = true;
+		if (present || entry->placementCount == 0)
+			continue;
+
+		rel = table_open(relid, ExclusiveLock);
+		command = palloc(sizeof(NodeCommand));
+		command->node = node;
+		command->sql = psprintf("CREATE SCHEMA IF NOT EXISTS %s",
+								quote_identifier(get_namespace_name(RelationGetNamespace(rel))));
+		commands = lappend(commands, command);
+		foreach(cc, shard_create_commands(rel, entry->shards[0].shardId))
+		{
+			command = palloc(sizeof(NodeCommand));
+			command->node = node;
+			command->sql = lfirst(cc);
+			commands = lappend(commands, command);
+		}
+		ExecuteOnNodesInParallel(commands);
+
+		initStringInfo(&columns);
+		AppendColumnList(&columns, rel, NULL, false);
+		copy_between_nodes(LookupNodeById(entry->placementNodeIds[0], false), node,
+						   ShardQualifiedName(relid, entry->shards[0].shardId), columns.data);
+
+		values[0] = Int64GetDatum(entry->shards[0].shardId);
+		values[1] = Int32GetDatum(node->nodeId);
+		ExecuteCatalogWrite("INSERT INTO shardexec.placement (shard_id, node_id) VALUES ($1, $2)",
+							2, argtypes, values);
+		InvalidateDistTableCache(relid);
+		table_close(rel, NoLock);
+	}
 }
 
 /*

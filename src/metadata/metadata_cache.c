@@ -283,6 +283,8 @@ InvalidateDistTableCache(Oid relid)
 {
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		CacheInvalidateRelcacheByRelid(relid);
+	/* and at once in this backend, for the rest of this command */
+	metadata_relcache_callback((Datum) 0, relid);
 }
 
 /*
@@ -292,6 +294,7 @@ void
 InvalidateNodeCache(void)
 {
 	CacheInvalidateRelcacheByRelid(catalog.nodeRel);
+	nodeCacheValid = false;
 }
 
 /*

@@ -271,6 +271,9 @@ shardexec_add_node(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
+	/* a reference table has a copy on every node, this one included */
+	ReplicateReferenceTablesToNode(LookupNodeById(nodeId, false));
+
 	PG_RETURN_INT32(nodeId);
 }
 

@@ -97,6 +97,7 @@ extern char *ShardQualifiedNameFromParts(const char *nspname, const char *relnam
 										 int64 shardId);
 extern List *ShardPlacementNodes(DistTableEntry *entry, ShardInterval *shard);
 extern void CheckDistributedTableOwner(Oid relid);
+extern void ReplicateReferenceTablesToNode(ShardexecNode *node);
 extern bool IsShippableDefault(Node *expr);
 extern char *ShardIndexCommand(Oid indexId, int64 shardId);
 
