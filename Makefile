@@ -1,6 +1,7 @@
 # shardexec: PGXS build.
 #
-# The version is set once here; the control file and install script follow it.
+# EXTVERSION must match default_version in shardexec.control and the
+# install script shardexec--$(EXTVERSION).sql.
 
 EXTENSION = shardexec
 EXTVERSION = 0.1

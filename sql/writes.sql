@@ -119,8 +119,10 @@ SELECT * FROM pg_temp.both($$ UPDATE branches SET name = name || '!' WHERE id = 
 SELECT pg_temp.same('branches', 'id, name');
 SELECT string_agg(id || ':' || name, ',' ORDER BY id) AS coordinator_branches FROM wr_dist.branches;
 \c node4
-SELECT format('SELECT string_agg(id || '':'' || name, '','' ORDER BY id) AS node4_copy FROM wr_dist.%I', tablename)
-  FROM pg_tables WHERE schemaname = 'wr_dist' AND tablename LIKE 'branches%' \gexec
+SELECT (xpath('//s/text()',
+              query_to_xml(format('SELECT string_agg(id || '':'' || name, '','' ORDER BY id) AS s FROM wr_dist.%I',
+                                  tablename), false, false, '')))[1]::text AS node4_copy
+  FROM pg_tables WHERE schemaname = 'wr_dist' AND tablename LIKE 'branches%';
 \c regression
 
 -- a node's foreign server is managed through the node functions

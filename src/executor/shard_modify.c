@@ -42,7 +42,6 @@
 
 /* the buffered rows of all shards together stay under this many bytes */
 #define SHARD_COPY_TOTAL_BUFFER (8 * 1024 * 1024)
-#define SHARD_COPY_MIN_BUFFER (64 * 1024)
 
 struct ShardCopyState
 {
@@ -50,10 +49,25 @@ struct ShardCopyState
 	DistTableEntry *entry;
 	FmgrInfo   *outputFunctions;	/* per attribute */
 	StringInfoData *buffers;	/* per shard index */
-	int			flushSize;		/* bytes at which a shard's buffer is sent */
+	uint64	  **lines;			/* per shard: input line of each buffered row */
+	int		   *lineCounts;
+	int		   *lineSpace;
+	uint64		currentLine;	/* input line of the next row, or 0 */
+	Size		buffered;		/* bytes in all buffers */
 	uint64		rowCount;
+	MemoryContext context;		/* of the whole routing: buffers, line numbers */
 	MemoryContext rowContext;	/* reset after each row */
 };
+
+/* one node's share of a flush: its shards, sent one after another */
+typedef struct NodeFlush
+{
+	ShardexecNode *node;
+	PGconn	   *conn;
+	List	   *shardIndexes;
+	int			shardIndex;		/* the one in flight */
+	char	   *sql;
+} NodeFlush;
 
 typedef struct ShardInsertState
 {
@@ -64,7 +78,8 @@ typedef struct ShardInsertState
 	bool		done;
 } ShardInsertState;
 
-static void flush_shard(ShardCopyState *state, int shardIndex);
+static void flush_all(ShardCopyState *state);
+static void report_copy_error(ShardCopyState *state, NodeFlush *flush, PGresult *res);
 static void append_copy_value(StringInfo buf, const char *value);
 
 static Node *create_insert_state(CustomScan *cscan);
@@ -112,6 +127,7 @@ ShardCopyBegin(Relation rel, DistTableEntry *entry)
 
 	state->rel = rel;
 	state->entry = entry;
+	state->context = CurrentMemoryContext;
 	state->outputFunctions = palloc0(sizeof(FmgrInfo) * tupdesc->natts);
 	for (i = 0; i < tupdesc->natts; i++)
 	{
@@ -125,10 +141,11 @@ ShardCopyBegin(Relation rel, DistTableEntry *entry)
 		fmgr_info(outFunc, &state->outputFunctions[i]);
 	}
 	state->buffers = palloc0(sizeof(StringInfoData) * entry->shardCount);
+	state->lines = palloc0(sizeof(uint64 *) * entry->shardCount);
+	state->lineCounts = palloc0(sizeof(int) * entry->shardCount);
+	state->lineSpace = palloc0(sizeof(int) * entry->shardCount);
 	for (i = 0; i < entry->shardCount; i++)
 		initStringInfo(&state->buffers[i]);
-	state->flushSize = Max(SHARD_COPY_MIN_BUFFER,
-						   SHARD_COPY_TOTAL_BUFFER / entry->shardCount);
 	state->rowContext = AllocSetContextCreate(CurrentMemoryContext,
 											  "shardexec row routing",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -146,6 +163,7 @@ ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot)
 	DistTableEntry *entry = state->entry;
 	int			shardIndex = 0;
 	StringInfo	buf;
+	int			lengthBefore;
 	MemoryContext oldContext;
 	int			nestlevel;
 	bool		first = true;
@@ -168,6 +186,7 @@ ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot)
 	}
 
 	buf = &state->buffers[shardIndex];
+	lengthBefore = buf->len;
 	oldContext = MemoryContextSwitchTo(state->rowContext);
 	nestlevel = SetTransmissionModes();
 	for (i = 0; i < tupdesc->natts; i++)
@@ -190,9 +209,35 @@ ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot)
 	MemoryContextSwitchTo(oldContext);
 	MemoryContextReset(state->rowContext);
 
+	/* remember the input line of the row, to name it if a node rejects it */
+	if (state->currentLine > 0)
+	{
+		if (state->lineCounts[shardIndex] >= state->lineSpace[shardIndex])
+		{
+			int			space = Max(64, state->lineSpace[shardIndex] * 2);
+
+			state->lines[shardIndex] = state->lines[shardIndex] == NULL ?
+				MemoryContextAlloc(state->context, sizeof(uint64) * space) :
+				repalloc(state->lines[shardIndex], sizeof(uint64) * space);
+			state->lineSpace[shardIndex] = space;
+		}
+		state->lines[shardIndex][state->lineCounts[shardIndex]++] = state->currentLine;
+	}
+
 	state->rowCount++;
-	if (buf->len >= state->flushSize)
-		flush_shard(state, shardIndex);
+	state->buffered += buf->len - lengthBefore;
+	if (state->buffered >= SHARD_COPY_TOTAL_BUFFER)
+		flush_all(state);
+}
+
+/*
+ * ShardCopySetLine tells which input line the next appended row comes
+ * from (COPY FROM), so that a row a node rejects is reported by it.
+ */
+void
+ShardCopySetLine(ShardCopyState *state, uint64 line)
+{
+	state->currentLine = line;
 }
 
 /*
@@ -202,10 +247,7 @@ ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot)
 uint64
 ShardCopyFinish(ShardCopyState *state)
 {
-	int			i;
-
-	for (i = 0; i < state->entry->shardCount; i++)
-		flush_shard(state, i);
+	flush_all(state);
 	MemoryContextDelete(state->rowContext);
 	return state->rowCount;
 }
@@ -249,53 +291,160 @@ append_copy_value(StringInfo buf, const char *value)
 }
 
 /*
- * flush_shard sends the buffered rows of one shard to every node holding
- * it with COPY FROM STDIN, and empties the buffer.
+ * flush_all sends every buffered row with COPY FROM STDIN, all nodes at
+ * once: in each round every node that still has shards to load starts
+ * the COPY of its next shard, gets its rows and ends it, and only then
+ * are the rounds' results read, so the nodes load in parallel.  A node's
+ * shards go through its connection one after another (the connection
+ * the transaction writes through).  Buffers are emptied at the end.
  */
 static void
-flush_shard(ShardCopyState *state, int shardIndex)
+flush_all(ShardCopyState *state)
 {
-	StringInfo	buf = &state->buffers[shardIndex];
-	ShardInterval *shard = &state->entry->shards[shardIndex];
-	char	   *sql;
+	DistTableEntry *entry = state->entry;
+	List	   *flushes = NIL;
 	ListCell   *lc;
+	int			i;
+	bool		more;
 
-	if (buf->len == 0)
+	if (state->buffered == 0)
 		return;
 
-	sql = DeparseShardInsertPrefix(state->rel, shard->shardId);
-	foreach(lc, ShardPlacementNodes(state->entry, shard))
+	for (i = 0; i < entry->shardCount; i++)
 	{
-		ShardexecNode *node = lfirst(lc);
-		PGconn	   *conn = GetNodeConnection(node, CONNECTION_IN_TRANSACTION);
-		PGresult   *res;
-
-		MarkConnectionModified(conn);
-		SendRemoteQuery(conn, node->nodeName, sql, 0, NULL);
-		res = GetRemoteResult(conn, node->nodeName);
-		if (PQresultStatus(res) != PGRES_COPY_IN)
+		if (state->buffers[i].len == 0)
+			continue;
+		foreach(lc, ShardPlacementNodes(entry, &entry->shards[i]))
 		{
-			DrainRemoteResults(conn, node->nodeName);
-			ReportRemoteError(res, conn, node->nodeName, sql);
-		}
-		PQclear(res);
+			ShardexecNode *node = lfirst(lc);
+			NodeFlush  *flush = NULL;
+			ListCell   *fc;
 
-		if (PQputCopyData(conn, buf->data, buf->len) != 1 ||
-			PQputCopyEnd(conn, NULL) != 1)
-			ReportRemoteError(NULL, conn, node->nodeName, sql);
-
-		while ((res = GetRemoteResult(conn, node->nodeName)) != NULL)
-		{
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			foreach(fc, flushes)
 			{
-				DrainRemoteResults(conn, node->nodeName);
-				ReportRemoteError(res, conn, node->nodeName, sql);
+				if (((NodeFlush *) lfirst(fc))->node->nodeId == node->nodeId)
+					flush = lfirst(fc);
+			}
+			if (flush == NULL)
+			{
+				flush = palloc0(sizeof(NodeFlush));
+				flush->node = node;
+				flush->conn = GetNodeConnection(node, CONNECTION_IN_TRANSACTION);
+				MarkConnectionModified(flush->conn);
+				flushes = lappend(flushes, flush);
+			}
+			flush->shardIndexes = lappend_int(flush->shardIndexes, i);
+		}
+	}
+
+	do
+	{
+		more = false;
+
+		/* start the next COPY on every node */
+		foreach(lc, flushes)
+		{
+			NodeFlush  *flush = lfirst(lc);
+
+			flush->sql = NULL;
+			if (flush->shardIndexes == NIL)
+				continue;
+			flush->shardIndex = linitial_int(flush->shardIndexes);
+			flush->shardIndexes = list_delete_first(flush->shardIndexes);
+			flush->sql = DeparseShardInsertPrefix(state->rel,
+												  entry->shards[flush->shardIndex].shardId);
+			SendRemoteQuery(flush->conn, flush->node->nodeName, flush->sql, 0, NULL);
+			more = true;
+		}
+
+		/* send each its rows */
+		foreach(lc, flushes)
+		{
+			NodeFlush  *flush = lfirst(lc);
+			StringInfo	buf;
+			PGresult   *res;
+
+			if (flush->sql == NULL)
+				continue;
+			buf = &state->buffers[flush->shardIndex];
+			res = GetRemoteResult(flush->conn, flush->node->nodeName);
+			if (PQresultStatus(res) != PGRES_COPY_IN)
+			{
+				DrainRemoteResults(flush->conn, flush->node->nodeName);
+				ReportRemoteError(res, flush->conn, flush->node->nodeName, flush->sql);
 			}
 			PQclear(res);
+			if (PQputCopyData(flush->conn, buf->data, buf->len) != 1 ||
+				PQputCopyEnd(flush->conn, NULL) != 1)
+				ReportRemoteError(NULL, flush->conn, flush->node->nodeName, flush->sql);
 		}
-		ReleaseNodeConnection(conn);
+
+		/* and read how it went */
+		foreach(lc, flushes)
+		{
+			NodeFlush  *flush = lfirst(lc);
+			PGresult   *res;
+
+			if (flush->sql == NULL)
+				continue;
+			while ((res = GetRemoteResult(flush->conn, flush->node->nodeName)) != NULL)
+			{
+				if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				{
+					DrainRemoteResults(flush->conn, flush->node->nodeName);
+					report_copy_error(state, flush, res);
+				}
+				PQclear(res);
+			}
+		}
+	} while (more);
+
+	for (i = 0; i < entry->shardCount; i++)
+	{
+		resetStringInfo(&state->buffers[i]);
+		state->lineCounts[i] = 0;
 	}
-	resetStringInfo(buf);
+	state->buffered = 0;
+	foreach(lc, flushes)
+		ReleaseNodeConnection(((NodeFlush *) lfirst(lc))->conn);
+}
+
+/*
+ * report_copy_error raises a node's error about a shard's COPY.  When the
+ * node names the line of its COPY and the rows came from COPY FROM, the
+ * error names the input line the row came from instead.
+ */
+static void
+report_copy_error(ShardCopyState *state, NodeFlush *flush, PGresult *res)
+{
+	const char *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
+	const char *marker = context != NULL ? strstr(context, ", line ") : NULL;
+	int			shardIndex = flush->shardIndex;
+	long		line;
+
+	if (marker != NULL && state->lineCounts[shardIndex] > 0 &&
+		(line = strtol(marker + strlen(", line "), NULL, 10)) >= 1 &&
+		line <= state->lineCounts[shardIndex])
+	{
+		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		char	   *message = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		char	   *detailCopy = detail != NULL ? pstrdup(detail) : NULL;
+		uint64		inputLine = state->lines[shardIndex][line - 1];
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(sqlstate != NULL ?
+						 MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+									   sqlstate[3], sqlstate[4]) :
+						 ERRCODE_DATA_EXCEPTION),
+				 errmsg_internal("%s", message),
+				 detailCopy != NULL ? errdetail_internal("%s", detailCopy) : 0,
+				 errcontext("COPY %s, line " UINT64_FORMAT " (rejected by node \"%s\")",
+							RelationGetRelationName(state->rel), inputLine,
+							flush->node->nodeName)));
+	}
+	ReportRemoteError(res, flush->conn, flush->node->nodeName, flush->sql);
 }
 
 /*

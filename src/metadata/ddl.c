@@ -90,6 +90,7 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
 #include "commands/event_trigger.h"
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
@@ -517,6 +518,7 @@ copy_from_distributed(CopyStmt *stmt, const char *queryString,
 			break;
 		}
 		ExecForceStoreHeapTuple(heap_form_tuple(tupdesc, values, nulls), slot, false);
+		ShardCopySetLine(copy, cstate->cur_lineno);
 		ShardCopyAppend(copy, slot);
 		ExecClearTuple(slot);
 		MemoryContextSwitchTo(oldContext);

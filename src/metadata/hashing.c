@@ -13,8 +13,8 @@
  * the remainder of that division goes to the last shard.  Shard i thus
  * owns [INT32_MIN + i * width, INT32_MIN + (i + 1) * width - 1].
  *
- * NULL distribution values are not allowed: a distributed table's
- * distribution column is NOT NULL on every shard.
+ * NULL distribution values are not allowed: the coordinator refuses a
+ * row without one (INSERT, COPY and create_distributed_table).
  *
  *-------------------------------------------------------------------------
  */

@@ -56,6 +56,7 @@
 #include "parser/parse_func.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
 #include "shardexec/executor.h"
@@ -196,8 +197,12 @@ make_partial_aggref(Aggref *agg, const char *name, bool star)
 		argtypes[0] = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
 		nargs = 1;
 	}
-	funcid = LookupFuncName(list_make2(makeString("pg_catalog"), makeString((char *) name)),
-							nargs, argtypes, true);
+	/* count takes "any" */
+	if (strcmp(name, "count") == 0)
+		funcid = star ? F_COUNT_ : F_COUNT_ANY;
+	else
+		funcid = LookupFuncName(list_make2(makeString("pg_catalog"), makeString((char *) name)),
+								nargs, argtypes, true);
 	if (!OidIsValid(funcid))
 		return NULL;
 	partial->aggfnoid = funcid;

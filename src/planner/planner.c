@@ -2,21 +2,31 @@
  *
  * planner.c
  *		  The planner hooks: which queries touch distributed tables, and
- *		  the plans that read and write them.
+ *		  which plan they get.
  *
  * planner_hook: a query that touches no distributed or reference table
  * goes to the standard planner untouched (one walk over its range
- * tables, one cached hash lookup per relation).  Otherwise:
- *  - reads: the standard planner plans the query; set_rel_pathlist_hook
- *    gives every distributed relation a single ShardexecScan path that
- *    reads its shards (shard_scan.c), so any query, however complex, is
- *    answered correctly by local execution over the shards' rows;
- *  - INSERT: the standard planner plans it, then its ModifyTable is
- *    replaced by the ShardexecInsert CustomScan (shard_modify.c);
- *  - what is not supported yet (UPDATE, DELETE, MERGE, ON CONFLICT,
- *    row locks, modifications in WITH) is refused with a clear error,
- *    never run against the empty local shell, which would give a wrong
- *    answer.
+ * tables, one cached hash lookup per relation).  Otherwise, in order:
+ *  - SELECT pinned to one shard group (router.c): the whole query goes to
+ *    one node (distributed_scan.c), without running the standard planner;
+ *  - SELECT over co-partitioned tables: a worker query per shard group
+ *    and a coordinator query that merges them (multi_shard.c);
+ *  - UPDATE and DELETE: pushed down to the shard group, every shard group
+ *    or every copy of a reference table, or refused;
+ *  - INSERT: as INSERT statements on the shards (insert_planner.c), else
+ *    the standard planner plans it and its ModifyTable is replaced by the
+ *    ShardexecInsert scan that routes the rows with COPY (shard_modify.c);
+ *  - anything else is the pull plan: the standard planner plans the query
+ *    and set_rel_pathlist_hook gives every distributed relation a
+ *    ShardexecScan path that reads its shards (shard_scan.c), so any
+ *    query is answered correctly by local execution over the shards'
+ *    rows.  What the pull plan cannot do (row locks over several shards,
+ *    MERGE, modifications in WITH) is refused with a clear error, never
+ *    run against the empty local shell.
+ *
+ * set_rel_pathlist_hook also replaces the placeholder function
+ * shardexec.remote_scan() of a multi-shard coordinator query by the scan
+ * of the shards.
  *
  *-------------------------------------------------------------------------
  */

@@ -92,6 +92,7 @@ typedef struct ShardCopyState ShardCopyState;
 extern void RegisterShardModifyMethods(void);
 extern ShardCopyState *ShardCopyBegin(Relation rel, DistTableEntry *entry);
 extern void ShardCopyAppend(ShardCopyState *state, TupleTableSlot *slot);
+extern void ShardCopySetLine(ShardCopyState *state, uint64 line);
 extern uint64 ShardCopyFinish(ShardCopyState *state);
 extern Plan *CreateShardInsertPlan(Plan *sourcePlan, Index resultRelation,
 								   List *returningList, Oid relid);
