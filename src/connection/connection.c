@@ -156,6 +156,8 @@ static bool xactGotConnection = false;
 static ConnectionSet *get_connection_set(ShardexecNode *node, bool create);
 static NodeConnection *new_slot(ConnectionSet *set);
 static NodeConnection *choose_single_connection(ConnectionSet *set);
+static NodeConnection *choose_free_connection(ConnectionSet *set);
+static int	required_slot(ConnectionSet *set, int64 shardId);
 static NodeConnection *find_connection(PGconn *conn);
 static void finish_busy_work(NodeConnection *connection);
 static void orphan_claim(ConnectionClaim *claim);
@@ -297,7 +299,6 @@ choose_single_connection(ConnectionSet *set)
 {
 	NodeConnection *modified = NULL;
 	int			nmodified = 0;
-	int			pass;
 	int			i;
 
 	for (i = 0; i < set->nslots; i++)
@@ -320,6 +321,20 @@ choose_single_connection(ConnectionSet *set)
 				 errmsg("cannot run this command on node \"%s\" after writing to it over several connections in the same transaction",
 						set->nodeName),
 				 errhint("Run the command in its own transaction, or set shardexec.max_connections_per_query to 1 before the writes.")));
+
+	return choose_free_connection(set);
+}
+
+/*
+ * choose_free_connection picks an open connection of set that no
+ * statement holds, else an open one no statement has work in flight on,
+ * else a closed slot, else a new one.
+ */
+static NodeConnection *
+choose_free_connection(ConnectionSet *set)
+{
+	int			pass;
+	int			i;
 
 	for (pass = 0; pass < 3; pass++)
 	{
@@ -347,6 +362,54 @@ void
 ReleaseNodeConnection(PGconn *conn)
 {
 	(void) conn;
+}
+
+/*
+ * GetShardConnection is GetNodeConnection (CONNECTION_IN_TRANSACTION) for
+ * a caller that works on one shard, shardId, of node: it returns the
+ * connection that must do so (the one that wrote to the shard, or to the
+ * node without naming shards, in this transaction), else one that already
+ * wrote to the node, else a free one.  A caller that writes records it
+ * with MarkShardModified, so that the node's other connections stay
+ * usable for its other shards.
+ */
+PGconn *
+GetShardConnection(ShardexecNode *node, int64 shardId)
+{
+	ConnectionSet *set = get_connection_set(node, true);
+	NodeConnection *connection = NULL;
+	int			slot = required_slot(set, shardId);
+	int			i;
+
+	if (slot >= 0)
+		connection = set->slots[slot];
+	for (i = 0; i < set->nslots && connection == NULL; i++)
+	{
+		if (set->slots[i]->modified && set->slots[i]->conn != NULL &&
+			set->slots[i]->busyClaim == NULL)
+			connection = set->slots[i];
+	}
+	if (connection == NULL)
+		connection = choose_free_connection(set);
+
+	if (connection->busyClaim != NULL)
+		finish_busy_work(connection);
+	prepare_connections(&connection, 1, true);
+	connection->uses++;
+	return connection->conn;
+}
+
+/*
+ * MarkShardModified records that conn, from GetShardConnection, wrote to
+ * shard shardId in the current transaction.
+ */
+void
+MarkShardModified(PGconn *conn, int64 shardId)
+{
+	NodeConnection *connection = find_connection(conn);
+
+	if (connection != NULL)
+		RecordShardModification(connection, shardId);
 }
 
 /*
@@ -407,10 +470,18 @@ int
 RequiredConnectionSlot(ShardexecNode *node, int64 shardId)
 {
 	ConnectionSet *set = get_connection_set(node, false);
+
+	return set != NULL ? required_slot(set, shardId) : -1;
+}
+
+/*
+ * required_slot is RequiredConnectionSlot within set.
+ */
+static int
+required_slot(ConnectionSet *set, int64 shardId)
+{
 	int			i;
 
-	if (set == NULL)
-		return -1;
 	for (i = 0; i < set->nslots; i++)
 	{
 		if (set->slots[i]->nodeWidePin)

@@ -1252,10 +1252,9 @@ return_converted_row(DistributedExecution *execution, TupleTableSlot *slot)
 	memcpy(target->tts_values, execution->values, sizeof(Datum) * tupdesc->natts);
 	memcpy(target->tts_isnull, execution->nulls, sizeof(bool) * tupdesc->natts);
 	ExecStoreVirtualTuple(target);
+	/* a virtual slot points into rowContext, valid until the next row */
 	if (target != slot)
 		ExecCopySlot(slot, target);
-	else
-		ExecMaterializeSlot(slot);
 }
 
 /*

@@ -123,6 +123,8 @@ extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose)
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);
 extern void MarkConnectionModified(PGconn *conn);
+extern PGconn *GetShardConnection(ShardexecNode *node, int64 shardId);
+extern void MarkShardModified(PGconn *conn, int64 shardId);
 extern int	RequiredConnectionSlot(ShardexecNode *node, int64 shardId);
 extern void ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 								 void *finishArg);
