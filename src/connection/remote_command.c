@@ -15,6 +15,17 @@
  * before waiting for any, so DDL on many shards costs one round trip per
  * node rather than one per shard; the first error cancels the others.
  *
+ * ExecuteParallelCommands and CleanUpConnections run one command on each
+ * of many connections at once (the remote transaction commands of
+ * connection.c: session settings, START TRANSACTION, COMMIT, ROLLBACK,
+ * savepoints), as a small state machine per connection (drain what is
+ * left, send, flush, read) driven by WaitForSockets, a WaitEventSet over
+ * their sockets with the latch and postmaster death.  The first raises
+ * the first error once every command has finished; the second, for
+ * cleanup after an error or a cancel, never raises an error of its own,
+ * sends cancel requests where asked, and gives up at a deadline, so that
+ * the caller can close what did not come back instead of hanging.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
