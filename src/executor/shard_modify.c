@@ -59,7 +59,7 @@ struct ShardCopyState
 	MemoryContext rowContext;	/* reset after each row */
 };
 
-/* one node's share of a flush: its shards, sent one after another */
+/* one connection's share of a flush: its shards, one after another */
 typedef struct NodeFlush
 {
 	ShardexecNode *node;
@@ -292,11 +292,11 @@ append_copy_value(StringInfo buf, const char *value)
 
 /*
  * flush_all sends every buffered row with COPY FROM STDIN, all nodes at
- * once: in each round every node that still has shards to load starts
- * the COPY of its next shard, gets its rows and ends it, and only then
- * are the rounds' results read, so the nodes load in parallel.  A node's
- * shards go through its connection one after another (the connection
- * the transaction writes through).  Buffers are emptied at the end.
+ * once: in each round every connection that still has shards to load
+ * starts the COPY of its next shard, gets its rows and ends it, and only
+ * then are the round's results read, so the nodes load in parallel.  A
+ * shard goes through the connection the transaction writes it with
+ * (GetShardConnection).  Buffers are emptied at the end.
  */
 static void
 flush_all(ShardCopyState *state)
@@ -317,20 +317,22 @@ flush_all(ShardCopyState *state)
 		foreach(lc, ShardPlacementNodes(entry, &entry->shards[i]))
 		{
 			ShardexecNode *node = lfirst(lc);
+			PGconn	   *conn = GetShardConnection(node, entry->shards[i].shardId);
 			NodeFlush  *flush = NULL;
 			ListCell   *fc;
 
+			/* the shard's writes stay on this connection for the transaction */
+			MarkShardModified(conn, entry->shards[i].shardId);
 			foreach(fc, flushes)
 			{
-				if (((NodeFlush *) lfirst(fc))->node->nodeId == node->nodeId)
+				if (((NodeFlush *) lfirst(fc))->conn == conn)
 					flush = lfirst(fc);
 			}
 			if (flush == NULL)
 			{
 				flush = palloc0(sizeof(NodeFlush));
 				flush->node = node;
-				flush->conn = GetNodeConnection(node, CONNECTION_IN_TRANSACTION);
-				MarkConnectionModified(flush->conn);
+				flush->conn = conn;
 				flushes = lappend(flushes, flush);
 			}
 			flush->shardIndexes = lappend_int(flush->shardIndexes, i);

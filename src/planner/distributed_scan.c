@@ -46,6 +46,7 @@
 #define PRIVATE_PIN_HASH 4
 #define PRIVATE_PIN_COLLATION 5
 #define PRIVATE_MULTI_SHARD 6
+#define PRIVATE_SHARD_INDEXES 7
 
 static Plan *plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel,
 								   CustomPath *best_path, List *tlist,
@@ -205,6 +206,7 @@ CreateDistributedPlan(Query *query, RouterAnalysis *analysis, DistributedPlanKin
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->hashFunction : 0));
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->collation : 0));
 	private = lappend(private, makeInteger((int) kind));
+	private = lappend(private, list_copy(analysis->shardIndexes));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.startup_cost = 100.0;
@@ -267,7 +269,7 @@ IsRemoteScanFunction(RangeTblEntry *rte, int *id)
  */
 CustomPath *
 CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel, Query *workerQuery,
-						 Oid anchorRelid)
+						 Oid anchorRelid, List *shardIndexes)
 {
 	CustomPath *path = makeNode(CustomPath);
 	DistTableEntry *entry = LookupDistTable(anchorRelid);
@@ -281,8 +283,11 @@ CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel, Query *workerQuery,
 	path->path.total_cost = 100.0 + path->path.rows * 0.01;
 	path->path.pathkeys = NIL;
 	path->flags = 0;
-	path->custom_private = list_make2(copyObject(workerQuery),
-									  makeInteger((int) anchorRelid));
+	path->custom_private = list_make3(copyObject(workerQuery),
+									  makeInteger((int) anchorRelid),
+									  list_copy(shardIndexes));
+	if (shardIndexes != NIL)
+		units = list_length(shardIndexes);
 	path->methods = &multi_shard_path_methods;
 	return path;
 }
@@ -298,6 +303,7 @@ plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	CustomScan *cscan = makeNode(CustomScan);
 	Query	   *workerQuery = linitial(best_path->custom_private);
 	Oid			anchorRelid = (Oid) intVal(lsecond(best_path->custom_private));
+	List	   *shardIndexes = lthird(best_path->custom_private);
 	List	   *scanTlist = NIL;
 	List	   *private = NIL;
 	ListCell   *lc;
@@ -322,6 +328,7 @@ plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	private = lappend(private, makeInteger(0));
 	private = lappend(private, makeInteger(0));
 	private = lappend(private, makeInteger((int) DISTRIBUTED_ALL_SHARDS));
+	private = lappend(private, shardIndexes);
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
@@ -400,10 +407,17 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	{
 		int			i;
 
-		/* the worker query on every shard group */
+		/* the worker query on every shard group the WHERE clause leaves */
+		List	   *shardIndexes = list_nth(private, PRIVATE_SHARD_INDEXES);
+		ListCell   *sc;
+
 		state->units = NIL;
-		for (i = 0; i < entry->shardCount; i++)
+		if (shardIndexes == NIL)
+			for (i = 0; i < entry->shardCount; i++)
+				shardIndexes = lappend_int(shardIndexes, i);
+		foreach(sc, shardIndexes)
 		{
+			i = lfirst_int(sc);
 			shard = &entry->shards[i];
 			unit = palloc0(sizeof(ExecutionUnit));
 			unit->sql = DeparseShardQuery(query, i, true, &failure);

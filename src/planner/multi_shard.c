@@ -76,7 +76,7 @@ typedef struct PendingRemoteScan
 {
 	Query	   *workerQuery;
 	Oid			anchorRelid;
-	List	   *columnTypes;
+	List	   *shardIndexes;
 } PendingRemoteScan;
 
 static List *pendingRemoteScans = NIL;
@@ -626,6 +626,7 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
 	pending = palloc0(sizeof(PendingRemoteScan));
 	pending->workerQuery = worker;
 	pending->anchorRelid = analysis->anchorRelid;
+	pending->shardIndexes = analysis->shardIndexes;
 	pendingRemoteScans = lappend(pendingRemoteScans, pending);
 
 	PG_TRY();
@@ -653,7 +654,8 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
  * the coordinator query is being planned; false if there is none.
  */
 bool
-LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid)
+LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid,
+						List **shardIndexes)
 {
 	PendingRemoteScan *pending;
 
@@ -662,5 +664,6 @@ LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid)
 	pending = list_nth(pendingRemoteScans, id);
 	*workerQuery = pending->workerQuery;
 	*anchorRelid = pending->anchorRelid;
+	*shardIndexes = pending->shardIndexes;
 	return true;
 }

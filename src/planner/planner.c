@@ -364,15 +364,17 @@ shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	{
 		Query	   *workerQuery;
 		Oid			anchorRelid;
+		List	   *shardIndexes;
 
-		if (!LookupPendingRemoteScan(remoteScanId, &workerQuery, &anchorRelid))
+		if (!LookupPendingRemoteScan(remoteScanId, &workerQuery, &anchorRelid, &shardIndexes))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("shardexec.remote_scan() can only be used by shardexec itself")));
 		rel->pathlist = NIL;
 		rel->partial_pathlist = NIL;
 		rel->consider_parallel = false;
-		add_path(rel, (Path *) CreateMultiShardScanPath(root, rel, workerQuery, anchorRelid));
+		add_path(rel, (Path *) CreateMultiShardScanPath(root, rel, workerQuery, anchorRelid,
+														shardIndexes));
 		return;
 	}
 

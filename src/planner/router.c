@@ -39,12 +39,14 @@
 #include "postgres.h"
 
 #include "access/hash.h"
+#include "catalog/pg_class.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/prep.h"
 #include "parser/parsetree.h"
+#include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -60,6 +62,8 @@ typedef struct RteMember
 	DistTableEntry *entry;
 	int			parent;			/* union-find */
 	List	   *pins;			/* ShardPin found on this member */
+	List	   *shardSets;		/* lists of shard indexes its rows lie in,
+								 * from the top-level WHERE clause */
 } RteMember;
 
 typedef struct RouterContext
@@ -70,6 +74,8 @@ typedef struct RouterContext
 	int32		colocationId;
 	bool		haveHash;
 	bool		haveTable;
+	bool		replicatedOuterRows;	/* an outer join preserves rows of no
+										 * distributed table against one */
 	RouterAnalysis *analysis;
 } RouterContext;
 
@@ -79,6 +85,7 @@ static void analyze_jointree(Node *node, Query *query, RouterContext *context,
 							 Relids *nullable);
 static void analyze_quals(Node *quals, RouterContext *context, Relids nullable,
 						  bool outerJoinOn);
+static List *shard_set_for_clause(Node *clause, RouterContext *context, int *member);
 static int	resolve_dist_column(Node *node, RouterContext *context, bool *outer);
 static int	find_root(RouterContext *context, int i);
 static void fail(RouterContext *context, const char *reason);
@@ -168,6 +175,47 @@ AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis)
 		for (i = 0; i < nmembers; i++)
 			if (component[find_root(&context, i)] != component[find_root(&context, 0)])
 				analysis->coPartitioned = false;
+		/*
+		 * ... and no outer join may preserve rows that every shard group
+		 * has (a reference table, a function, VALUES) against a distributed
+		 * table: each shard group would return them, unmatched, once.
+		 */
+		if (context.replicatedOuterRows)
+			analysis->coPartitioned = false;
+
+		/* the shard groups the top-level WHERE clause leaves */
+		if (analysis->coPartitioned)
+		{
+			Bitmapset  *groups = NULL;
+			bool		restricted = false;
+
+			foreach(lc, context.members)
+			{
+				RteMember  *member = lfirst(lc);
+				ListCell   *sc;
+
+				foreach(sc, member->shardSets)
+				{
+					Bitmapset  *set = NULL;
+					ListCell   *ic;
+
+					foreach(ic, (List *) lfirst(sc))
+						set = bms_add_member(set, lfirst_int(ic));
+					groups = restricted ? bms_intersect(groups, set) : set;
+					restricted = true;
+				}
+			}
+			if (restricted)
+			{
+				int			g = -1;
+
+				while ((g = bms_next_member(groups, g)) >= 0)
+					analysis->shardIndexes = lappend_int(analysis->shardIndexes, g);
+				/* contradictory sets: the WHERE clause filters every row anyway */
+				if (analysis->shardIndexes == NIL)
+					analysis->shardIndexes = list_make1_int(0);
+			}
+		}
 		analysis->shardCount = ((RteMember *) linitial(context.members))->entry->shardCount;
 		foreach(lc, context.members)
 		{
@@ -355,6 +403,9 @@ analyze_query(Query *query, RouterContext *context)
 		RangeTblEntry *rte = lfirst(lc);
 
 		rtindex++;
+		/* a view's OLD and NEW placeholders (PostgreSQL 15): never read */
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+			continue;
 		if (rte->rtekind == RTE_RELATION)
 		{
 			DistTableEntry *entry = LookupDistTable(rte->relid);
@@ -404,6 +455,24 @@ analyze_query(Query *query, RouterContext *context)
 							 QTW_IGNORE_RANGE_TABLE | QTW_IGNORE_CTE_SUBQUERIES);
 
 	analyze_quals(query->jointree->quals, context, NULL, false);
+	if (list_length(context->queryStack) == 1 && query->jointree->quals != NULL)
+	{
+		ListCell   *qc;
+
+		/* IN lists, = ANY and OR of equalities prune shard groups */
+		foreach(qc, make_ands_implicit((Expr *) query->jointree->quals))
+		{
+			int			m = -1;
+			List	   *set = shard_set_for_clause(lfirst(qc), context, &m);
+
+			if (set != NIL && m >= 0)
+			{
+				RteMember  *member = list_nth(context->members, m);
+
+				member->shardSets = lappend(member->shardSets, set);
+			}
+		}
+	}
 	foreach(lc, query->jointree->fromlist)
 		analyze_jointree(lfirst(lc), query, context, &nullable);
 
@@ -428,6 +497,51 @@ find_sublinks(Node *node, RouterContext *context)
 	if (IsA(node, Query))
 		return false;
 	return expression_tree_walker(node, find_sublinks, context);
+}
+
+/*
+ * reads_hash_distributed says whether a range table entry, or a query
+ * tree, reads a hash-distributed table.
+ */
+static bool
+reads_hash_distributed(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+		DistTableEntry *entry;
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			return reads_hash_distributed((Node *) rte->subquery, context);
+		if (rte->rtekind != RTE_RELATION)
+			return false;
+		entry = LookupDistTable(rte->relid);
+		return entry != NULL && entry->kind == DIST_KIND_HASH;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, reads_hash_distributed, context,
+								 QTW_EXAMINE_RTES_BEFORE | QTW_IGNORE_RT_SUBQUERIES);
+	return expression_tree_walker(node, reads_hash_distributed, context);
+}
+
+/*
+ * join_side_reads_hash_distributed says whether a FROM item of query
+ * reads a hash-distributed table.
+ */
+static bool
+join_side_reads_hash_distributed(Node *jtnode, Query *query)
+{
+	Relids		relids = get_relids_in_jointree(jtnode, false);
+	int			rtindex = -1;
+
+	while ((rtindex = bms_next_member(relids, rtindex)) >= 0)
+	{
+		if (reads_hash_distributed((Node *) rt_fetch(rtindex, query->rtable), NULL))
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -457,6 +571,18 @@ analyze_jointree(Node *node, Query *query, RouterContext *context, Relids *nulla
 
 		analyze_jointree(join->larg, query, context, nullable);
 		analyze_jointree(join->rarg, query, context, nullable);
+
+		/* rows every shard group has, preserved against distributed rows */
+		if (join->jointype == JOIN_LEFT || join->jointype == JOIN_RIGHT ||
+			join->jointype == JOIN_FULL)
+		{
+			bool		left = join_side_reads_hash_distributed(join->larg, query);
+			bool		right = join_side_reads_hash_distributed(join->rarg, query);
+
+			if ((join->jointype != JOIN_RIGHT && !left && right) ||
+				(join->jointype != JOIN_LEFT && left && !right))
+				context->replicatedOuterRows = true;
+		}
 
 		switch (join->jointype)
 		{
@@ -594,6 +720,161 @@ analyze_quals(Node *quals, RouterContext *context, Relids nullable, bool outerJo
 				member->pins = lappend(member->pins, pin);
 		}
 	}
+}
+
+/*
+ * const_shard_index returns the shard index of a constant compared with
+ * member's distribution column by operator opno, or -1 when the value
+ * cannot choose a shard (the operator is not the hash equality, a NULL).
+ */
+static int
+const_shard_index(RteMember *member, Oid opno, Oid valueType, Datum value, bool isnull)
+{
+	TypeCacheEntry *typentry = lookup_type_cache(member->entry->distType,
+												 TYPECACHE_HASH_OPFAMILY);
+	Oid			hashFunction;
+	ShardPin	pin;
+
+	if (isnull || !OidIsValid(typentry->hash_opf) ||
+		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber)
+		return -1;
+	hashFunction = get_opfamily_proc(typentry->hash_opf, valueType, valueType,
+									 HASHSTANDARD_PROC);
+	if (!OidIsValid(hashFunction))
+		return -1;
+	pin.hashFunction = hashFunction;
+	pin.collation = member->entry->distCollation;
+	pin.value = NULL;
+	return ShardIndexForPin(&pin, value, member->entry->shardCount);
+}
+
+/*
+ * shard_set_for_clause returns the shard indexes a WHERE conjunct
+ * restricts one top-level member's rows to — "k = const",
+ * "k IN (consts)", "k = ANY(const array)", or an OR of those on the same
+ * member — setting *member; NIL when the clause restricts no member so.
+ */
+static List *
+shard_set_for_clause(Node *clause, RouterContext *context, int *member)
+{
+	List	   *result = NIL;
+
+	if (IsA(clause, BoolExpr) && ((BoolExpr *) clause)->boolop == OR_EXPR)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) clause)->args)
+		{
+			int			m = -1;
+			List	   *arm = shard_set_for_clause(lfirst(lc), context, &m);
+
+			if (arm == NIL || (*member >= 0 && m != *member))
+				return NIL;
+			*member = m;
+			result = list_concat_unique_int(result, arm);
+		}
+		return result;
+	}
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		bool		outer = false;
+		int			m = resolve_dist_column(linitial(op->args), context, &outer);
+		Node	   *value = lsecond(op->args);
+		int			index;
+
+		if (m < 0)
+		{
+			outer = false;
+			m = resolve_dist_column(lsecond(op->args), context, &outer);
+			value = linitial(op->args);
+		}
+		value = strip_implicit_coercions(value);
+		if (m < 0 || outer || !IsA(value, Const) ||
+			((RteMember *) list_nth(context->members, m))->query !=
+			linitial(context->queryStack))
+			return NIL;
+		index = const_shard_index(list_nth(context->members, m), op->opno,
+								  ((Const *) value)->consttype,
+								  ((Const *) value)->constvalue,
+								  ((Const *) value)->constisnull);
+		if (index < 0)
+			return NIL;
+		*member = m;
+		return list_make1_int(index);
+	}
+
+	if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		bool		outer = false;
+		int			m = resolve_dist_column(linitial(saop->args), context, &outer);
+		Node	   *array = strip_implicit_coercions(lsecond(saop->args));
+		ArrayType  *arr;
+		Datum	   *elements;
+		bool	   *nulls;
+		int			n;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			i;
+
+		if (m < 0 || outer ||
+			((RteMember *) list_nth(context->members, m))->query !=
+			linitial(context->queryStack))
+			return NIL;
+
+		/* "k IN (a, b)" is an ARRAY[...] of constants before planning */
+		if (IsA(array, ArrayExpr))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((ArrayExpr *) array)->elements)
+			{
+				Node	   *element = strip_implicit_coercions(lfirst(lc));
+				int			index;
+
+				if (!IsA(element, Const))
+					return NIL;
+				if (((Const *) element)->constisnull)
+					continue;
+				index = const_shard_index(list_nth(context->members, m), saop->opno,
+										  ((Const *) element)->consttype,
+										  ((Const *) element)->constvalue, false);
+				if (index < 0)
+					return NIL;
+				result = list_append_unique_int(result, index);
+			}
+			if (result == NIL)
+				result = list_make1_int(0);
+			*member = m;
+			return result;
+		}
+		if (!IsA(array, Const) || ((Const *) array)->constisnull)
+			return NIL;
+		arr = DatumGetArrayTypeP(((Const *) array)->constvalue);
+		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign,
+						  &elements, &nulls, &n);
+		for (i = 0; i < n; i++)
+		{
+			int			index;
+
+			if (nulls[i])
+				continue;
+			index = const_shard_index(list_nth(context->members, m), saop->opno,
+									  ARR_ELEMTYPE(arr), elements[i], false);
+			if (index < 0)
+				return NIL;
+			result = list_append_unique_int(result, index);
+		}
+		if (result == NIL)
+			result = list_make1_int(0);
+		*member = m;
+		return result;
+	}
+	return NIL;
 }
 
 /*

@@ -41,6 +41,8 @@ typedef struct RouterAnalysis
 	bool		coPartitioned;	/* every row combination lies in one shard group */
 	int			shardCount;		/* of the colocation group, if any */
 	List	   *distColumns;	/* top-level distribution column Vars */
+	List	   *shardIndexes;	/* shard groups left by the WHERE clause, or
+								 * NIL for all */
 	Oid			anchorRelid;	/* a distributed (or reference) table read */
 	bool		referenceOnly;	/* only reference tables */
 	List	   *pins;			/* ShardPin for the shard group */
@@ -71,7 +73,8 @@ extern PlannedStmt *PlanMultiShardQuery(Query *parse, int cursorOptions,
 										ParamListInfo boundParams,
 										RouterAnalysis *analysis,
 										const char **failure);
-extern bool LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid);
+extern bool LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid,
+									List **shardIndexes);
 
 /* router.c */
 extern void AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis);
@@ -92,7 +95,8 @@ extern PlannedStmt *CreateDistributedPlan(Query *query, RouterAnalysis *analysis
 										  DistributedPlanKind kind);
 extern bool FlattenRelationRtes(Node *node, List **rtable);
 extern CustomPath *CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel,
-											Query *workerQuery, Oid anchorRelid);
+											Query *workerQuery, Oid anchorRelid,
+											List *shardIndexes);
 extern bool IsRemoteScanFunction(RangeTblEntry *rte, int *id);
 
 #endif							/* SHARDEXEC_PLANNER_H */
