@@ -69,6 +69,7 @@ typedef struct DistributedScanState
 	ExprState  *pinValue;
 	ShardPin	pin;
 	List	   *units;			/* ExecutionUnit */
+	List	   *laterUnits;		/* run after the first copy's unit */
 	DistributedExecution *execution;
 } DistributedScanState;
 
@@ -683,13 +684,34 @@ insert_values_units(DistributedScanState *state, Query *query,
 	return units;
 }
 
+/*
+ * copies_first returns whether the units write every copy of a reference
+ * table: then the first copy (the lowest node id) is written alone before
+ * the others, so that two transactions writing the same rows queue on
+ * that copy instead of each locking a different copy first and waiting
+ * for the other's, a deadlock no node could see.
+ */
+static bool
+copies_first(DistributedScanState *state)
+{
+	return state->kind == DISTRIBUTED_ALL_COPIES ||
+		(state->kind == DISTRIBUTED_INSERT_VALUES &&
+		 LookupDistTable(state->anchorRelid)->kind == DIST_KIND_REFERENCE);
+}
+
 static void
 start_execution(DistributedScanState *state)
 {
 	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	List	   *units = state->units;
 
-	state->execution = BeginDistributedExecution(state->units, tupdesc, NULL,
-												 0, NULL, NULL);
+	state->laterUnits = NIL;
+	if (copies_first(state) && list_length(units) > 1)
+	{
+		state->laterUnits = list_copy_tail(units, 1);
+		units = list_make1(linitial(units));
+	}
+	state->execution = BeginDistributedExecution(units, tupdesc, NULL, 0, NULL, NULL);
 }
 
 static TupleTableSlot *
@@ -710,15 +732,22 @@ distributed_scan_next(ScanState *ss)
 		return slot;
 	if (state->modifies && !state->counted)
 	{
-		uint64		affected = DistributedExecutionRowsAffected(state->execution);
-
-		/* each copy of a reference table reports the same rows */
-		if (state->kind == DISTRIBUTED_ALL_COPIES ||
-			(state->kind == DISTRIBUTED_INSERT_VALUES &&
-			 LookupDistTable(state->anchorRelid)->kind == DIST_KIND_REFERENCE))
-			affected /= Max(list_length(state->units), 1);
-		state->css.ss.ps.state->es_processed += affected;
+		/* the first copy of a reference table tells the rows affected */
+		state->css.ss.ps.state->es_processed +=
+			DistributedExecutionRowsAffected(state->execution);
 		state->counted = true;
+	}
+	if (state->laterUnits != NIL)
+	{
+		/* the other copies, in parallel, once the first one is written */
+		TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+		List	   *later = state->laterUnits;
+
+		state->laterUnits = NIL;
+		EndDistributedExecution(state->execution);
+		state->execution = BeginDistributedExecution(later, tupdesc, NULL, 0, NULL, NULL);
+		while (DistributedExecutionNextRow(state->execution, slot))
+			 /* their statements return no rows */ ;
 	}
 	return ExecClearTuple(slot);
 }
