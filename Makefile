@@ -19,6 +19,8 @@ OBJS = \
 	src/fdw/deparse.o \
 	src/connection/connection.o \
 	src/connection/remote_command.o \
+	src/connection/shared_pool.o \
+	src/connection/transaction_recovery.o \
 	src/planner/planner.o \
 	src/planner/router.o \
 	src/planner/deparse_query.o \

@@ -208,3 +208,53 @@ SELECT s.shard_id,
   JOIN node n USING (node_id);
 
 GRANT SELECT ON nodes, tables, shards TO PUBLIC;
+
+/*
+ * Two-phase commit (src/connection/connection.c): one commit record per
+ * transaction prepared on a node, inserted in the local transaction whose
+ * commit decides the outcome; recovery (transaction_recovery.c) commits
+ * prepared transactions that have a record, rolls back those that have
+ * none, and deletes the records it no longer needs.
+ */
+CREATE TABLE transaction_record (
+    gid text PRIMARY KEY,
+    node_id int NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('transaction_record', '');
+GRANT SELECT ON transaction_record TO PUBLIC;
+
+CREATE FUNCTION recover_prepared_transactions()
+RETURNS int
+AS 'MODULE_PATHNAME', 'shardexec_recover_prepared_transactions'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION recover_prepared_transactions() FROM PUBLIC;
+
+/*
+ * The connection pool: this backend's connections, the connection counts
+ * of all backends per node, and closing idle connections.
+ */
+CREATE FUNCTION connection_list(OUT node_name name, OUT host text, OUT port int,
+                                OUT user_name text, OUT key text, OUT state text,
+                                OUT reference_count int, OUT in_transaction boolean,
+                                OUT age interval, OUT uses bigint, OUT slot int,
+                                OUT remote_pid int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shardexec_connections'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW connections AS
+SELECT * FROM connection_list();
+
+CREATE FUNCTION shared_connection_counts()
+RETURNS TABLE (node_name name, connections int, cap int)
+AS 'MODULE_PATHNAME', 'shardexec_shared_connection_counts'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION close_idle_connections()
+RETURNS int
+AS 'MODULE_PATHNAME', 'shardexec_close_idle_connections'
+LANGUAGE C VOLATILE STRICT;
+
+GRANT SELECT ON connections TO PUBLIC;

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -27,10 +29,33 @@ PG_MODULE_MAGIC;
 /* GUC variables */
 bool		ShardexecBinaryTransfer = true;
 int			ShardexecConnectTimeout = 10;
+int			ShardexecConnectionIdleTimeout = 300;
 bool		ShardexecEnablePushdown = true;
 bool		ShardexecLogRemoteSql = false;
 int			ShardexecMaxConnectionsPerQuery = 8;
+int			ShardexecMaxIdleConnectionsPerNode = 8;
+int			ShardexecMaxSharedPoolSize = 0;
+int			ShardexecPoolWaitTimeout = 30000;
+int			ShardexecRecoveryInterval = 10;
+int			ShardexecRemoteLockTimeout = 30000;
+int			ShardexecTest2pcFault = SHARDEXEC_FAULT_NONE;
+int			ShardexecUse2pc = SHARDEXEC_2PC_AUTO;
 bool		ShardexecUsePipeline = true;
+
+static const struct config_enum_entry use_2pc_options[] = {
+	{"off", SHARDEXEC_2PC_OFF, false},
+	{"auto", SHARDEXEC_2PC_AUTO, false},
+	{"on", SHARDEXEC_2PC_ON, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry test_fault_options[] = {
+	{"none", SHARDEXEC_FAULT_NONE, false},
+	{"error_after_prepare", SHARDEXEC_FAULT_ERROR_AFTER_PREPARE, false},
+	{"sleep_after_prepare", SHARDEXEC_FAULT_SLEEP_AFTER_PREPARE, false},
+	{"sleep_before_commit_prepared", SHARDEXEC_FAULT_SLEEP_BEFORE_COMMIT_PREPARED, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -54,6 +79,8 @@ _PG_init(void)
 
 	InitMetadataCache();
 	InitConnectionManagement();
+	InitSharedPool();
+	InitRecoveryWorker();
 	RegisterShardexecCustomScans();
 	RegisterDistributedScanMethods();
 	InitPlannerHooks();
@@ -81,6 +108,17 @@ define_gucs(void)
 							"A node that does not answer within this time fails the statement.",
 							&ShardexecConnectTimeout,
 							10, 1, 3600,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.connection_idle_timeout",
+							"Closes pooled connections that have not been used for this long.",
+							"Checked at the end of every transaction of the backend; 0 keeps idle "
+							"connections until the backend exits (within "
+							"shardexec.max_idle_connections_per_node).",
+							&ShardexecConnectionIdleTimeout,
+							300, 0, INT_MAX / 1000,
 							PGC_USERSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
@@ -114,6 +152,81 @@ define_gucs(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.max_idle_connections_per_node",
+							"Maximum number of idle connections a backend keeps to one node.",
+							"Checked at the end of every transaction: the least recently used idle "
+							"connections beyond this number are closed.  A node at "
+							"shardexec.max_shared_pool_size keeps none.",
+							&ShardexecMaxIdleConnectionsPerNode,
+							8, 0, 1024,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.max_shared_pool_size",
+							"Maximum number of connections all backends together open to one node.",
+							"0 means no cap.  At the cap a statement uses the connections it can "
+							"get (at least one per node, waiting up to shardexec.pool_wait_timeout "
+							"for it).",
+							&ShardexecMaxSharedPoolSize,
+							0, 0, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.pool_wait_timeout",
+							"How long a statement waits for a connection to a node at "
+							"shardexec.max_shared_pool_size.",
+							"When the time is up the statement fails; 0 fails at once.",
+							&ShardexecPoolWaitTimeout,
+							30000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.recovery_interval",
+							"Time between two runs of the recovery of prepared transactions "
+							"on the nodes, in every database with shardexec.",
+							"0 turns the background recovery off; "
+							"shardexec.recover_prepared_transactions() still works.",
+							&ShardexecRecoveryInterval,
+							10, 0, INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.remote_lock_timeout",
+							"lock_timeout of the remote transactions on the nodes.",
+							"A statement that waits longer than this for a lock on a node fails, "
+							"which ends deadlocks across nodes; 0 leaves the node's own setting.",
+							&ShardexecRemoteLockTimeout,
+							30000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("shardexec.test_2pc_fault",
+							 "For tests: stops a two-phase commit at a chosen point.",
+							 NULL,
+							 &ShardexecTest2pcFault,
+							 SHARDEXEC_FAULT_NONE,
+							 test_fault_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("shardexec.use_2pc",
+							 "When a commit uses two-phase commit on the nodes.",
+							 "auto: when the transaction wrote through more than one remote "
+							 "transaction (several nodes, or several connections to one node); "
+							 "on: whenever it wrote on a node; off: never.",
+							 &ShardexecUse2pc,
+							 SHARDEXEC_2PC_AUTO,
+							 use_2pc_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("shardexec.use_pipeline",
 							 "Sends the shard queries that share a connection in one libpq pipeline.",

@@ -1,11 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * connection.c
- *		  The backend's connections to nodes and the remote transactions
- *		  that follow the local one.
+ *		  The backend's pool of connections to nodes, and the remote
+ *		  transactions (one-phase or two-phase) that follow the local one.
  *
- * Connection sets.  A backend keeps, per (foreign server, user), a set of
- * connections to the node, numbered by slot from 0, opened on demand and
+ * Connection sets.  A backend keeps its connections in sets: one set per
+ * (node, route, connection options).  The options are the libpq options
+ * the connection is opened with: the foreign server's (host, port,
+ * dbname, ...), the user mapping's (user, password, ...), the local role
+ * name as user when the mapping gives none; whether the role connecting
+ * is a superuser is part of the identity too, since a non-superuser's
+ * connection must have used a password.  So two local roles with the
+ * same credentials on a node share connections, and a change of options
+ * (ALTER SERVER, ALTER USER MAPPING, later the connect pipeline of the
+ * plugins) leads to another set.  "route" is 0; the plugins' read/write
+ * splitting will set it to 1 for connections made for replicas, so that
+ * they are pooled apart.  A (node, local role) pair finds its set
+ * through a small cache of routes, filled on first use and dropped by
+ * the syscache callbacks of servers and user mappings; a route is not
+ * moved to another set while its set has a remote transaction open, so
+ * a transaction keeps its connections.
+ *
+ * A set's connections are numbered by slot from 0, opened on demand and
  * kept open for reuse across statements and transactions.  A statement
  * that runs work on several shards of a node at once (the distributed
  * executor) claims as many connections of the set as it needs with
@@ -27,11 +43,26 @@
  * Claims are released at the end of the statement, or orphaned when the
  * subtransaction or transaction that made them aborts.
  *
- * Acquiring all connections of a statement at once (all-or-nothing, the
- * connects of every missing connection run in parallel under one
- * shardexec.connect_timeout) is what will let a shared per-node cap
- * (the pool) make a statement wait for connections without two
- * statements waiting for each other's.
+ * The shared cap.  Every open connection holds a slot of its node in
+ * shared memory (shared_pool.c), reserved before it is opened and given
+ * back when it is closed.  A statement first takes the connections it
+ * must use and the open ones no one holds; it then needs one new
+ * connection on each node where it has none: those are reserved all at
+ * once, waiting up to shardexec.pool_wait_timeout while a node is at
+ * shardexec.max_shared_pool_size, and never holding a reservation while
+ * waiting for another; the rest are reserved without waiting, as many as
+ * there is room for, and ClaimNodeConnections says how many each node
+ * got: the executor runs connection-strict with them.
+ *
+ * Idle connections.  At the end of every transaction, connections that
+ * no one holds are closed when they have not been used for
+ * shardexec.connection_idle_timeout, when the backend keeps more than
+ * shardexec.max_idle_connections_per_node of them to one node (the least
+ * recently used go), and, all of them, when their node is at the shared
+ * cap or someone waits for it, so that the cap is shared rather than
+ * hoarded.  There is no timer: a backend that stays idle keeps its idle
+ * connections (and their slots) until its next transaction ends or it
+ * exits; shardexec.close_idle_connections() closes them at once.
  *
  * Opening a connection does not block the backend: PQconnectStartParams
  * and PQconnectPoll are driven on a WaitEventSet with the latch, so a
@@ -42,15 +73,45 @@
  *
  * Remote transactions: the first time a connection is used for a
  * distributed table inside a local transaction, a remote transaction is
- * started with the local isolation level and read-only flag; savepoints
- * are mirrored lazily, one level at a time, as postgres_fdw does.  Every
- * connection of a set has its own remote transaction.  At pre-commit
- * every remote transaction is committed, all in parallel; on abort each
- * one is rolled back, after a cancel request if a query was still
- * running, with a bounded wait (CONNECTION_CLEANUP_TIMEOUT_MS) after
- * which the connection is closed instead, so that the backend never hangs
- * on a node that does not answer.  A connection whose state cannot be
- * restored is closed, never reused.
+ * started with the local isolation level and read-only flag, and with
+ * lock_timeout = shardexec.remote_lock_timeout; savepoints are mirrored
+ * lazily, one level at a time, as postgres_fdw does.  Every connection of
+ * a set has its own remote transaction.  On abort each one is rolled
+ * back, after a cancel request if a query was still running, with a
+ * bounded wait (CONNECTION_CLEANUP_TIMEOUT_MS) after which the connection
+ * is closed instead, so that the backend never hangs on a node that does
+ * not answer.  A connection whose state cannot be restored is closed,
+ * never reused.
+ *
+ * Deadlocks across nodes.  Two coordinator transactions can wait for each
+ * other's locks on different nodes, a cycle that no node's deadlock
+ * detector sees.  The remote lock_timeout breaks it: the waiting
+ * statement fails with the node's lock timeout error, naming the node,
+ * and its transaction rolls back everywhere.  The price is that an
+ * ordinary lock wait on a node longer than the timeout fails too; 30s
+ * by default, far above the lock waits of a healthy OLTP workload.
+ *
+ * Commit.  At pre-commit, if shardexec.use_2pc asks for it (auto: the
+ * transaction wrote through more than one remote transaction, on several
+ * nodes or over several connections to one node; on: it wrote at all),
+ * every remote transaction that wrote gets PREPARE TRANSACTION, all in
+ * parallel, with a name of its own (PreparedTransactionGid: this
+ * coordinator's system identifier and database, the local transaction's
+ * full id, the node and a number), and the others a plain COMMIT.  Before
+ * anything is prepared, every node that is to prepare is asked once per
+ * connection for max_prepared_transactions, and refused with a clear
+ * error if it is 0.  A commit record per prepared transaction is then
+ * inserted into shardexec.transaction_record in the local transaction,
+ * whose commit, forced to be synchronous, is the decision.  After the
+ * local commit (XACT_EVENT_COMMIT) every prepared transaction gets
+ * COMMIT PREPARED, in parallel; a failure there is only a WARNING, since
+ * the decision is made: recovery (transaction_recovery.c) finishes it
+ * and deletes the records.  If the local transaction aborts after
+ * something was prepared, those get ROLLBACK PREPARED; what cannot be
+ * reached is left to recovery, which rolls back prepared transactions
+ * that have no record once their local transaction is over.  Without
+ * two-phase commit, every remote transaction gets COMMIT, all in
+ * parallel (one-phase).
  *
  * Writes.  Different connections are different remote transactions,
  * which do not see each other's uncommitted writes and can block on each
@@ -64,13 +125,11 @@
  * given to a single-connection caller; that is refused with an error.
  *
  * When a foreign server or user mapping changes, the syscache callbacks
- * mark the connections built from it; they are closed as soon as no
- * remote transaction is open on them and no statement holds them.
+ * drop the routes and mark the connections that may be affected; those
+ * are closed as soon as no remote transaction is open on them and no
+ * statement holds them.
  *
- * Connection options: the foreign server's options (host, port, dbname
- * and any libpq option) and the user mapping's (user, password); with no
- * user mapping the local role name is used as the remote user.  As in
- * postgres_fdw, a non-superuser must connect with a password.
+ * As in postgres_fdw, a non-superuser must connect with a password.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,11 +139,13 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -100,30 +161,57 @@
 	"SET datestyle = ISO; SET intervalstyle = postgres; " \
 	"SET extra_float_digits = 3"
 
-typedef struct ConnCacheKey
+/* application_name of pooled connections, unless the server sets one */
+#define POOL_APPLICATION_NAME "shardexec"
+
+/*
+ * The connections of one (node, route, options): see the file header.
+ * Everything it points to lives in its memory context.
+ */
+typedef struct ConnectionSet
+{
+	dlist_node	listNode;		/* in connectionSets */
+	MemoryContext context;
+	Oid			serverId;
+	int32		nodeId;
+	int32		route;			/* 0: the primary (see the file header) */
+	bool		superuser;		/* opened for a superuser */
+	char	   *nodeName;		/* follows renames of the server */
+	char	   *key;			/* every option, the set's identity */
+	char	   *displayKey;		/* the key with secrets masked */
+	const char **keywords;		/* NULL-terminated, for libpq */
+	const char **values;
+	const char *host;			/* in values, or NULL */
+	const char *port;
+	const char *user;
+	int			routes;			/* routes that lead here */
+	int			nslots;
+	int			maxslots;
+	NodeConnection **slots;		/* stable pointers */
+	bool		xactFailed;		/* lost a connection that wrote in this xact */
+} ConnectionSet;
+
+/* which set a (server, local role, route) uses */
+typedef struct RouteKey
 {
 	Oid			serverId;
 	Oid			userId;
-} ConnCacheKey;
+	int32		route;
+} RouteKey;
 
-/* the connections of one (server, user): a hash entry */
-typedef struct ConnectionSet
+typedef struct Route
 {
-	ConnCacheKey key;			/* hash key, must be first */
-	char	   *nodeName;		/* in TopMemoryContext */
-	int			nslots;
-	int			maxslots;
-	NodeConnection **slots;		/* in TopMemoryContext, stable pointers */
+	RouteKey	key;			/* hash key, must be first */
+	ConnectionSet *set;			/* NULL until first use */
 	uint32		serverHashValue;
-	bool		xactFailed;		/* lost a connection that wrote in this xact */
-} ConnectionSet;
+	bool		valid;			/* false: rebuild the options on next use */
+} Route;
 
 /* a shard written through a connection in the current transaction */
 typedef struct ShardPinKey
 {
 	int64		shardId;
-	Oid			serverId;
-	Oid			userId;
+	ConnectionSet *set;
 } ShardPinKey;
 
 typedef struct ShardPin
@@ -135,14 +223,18 @@ typedef struct ShardPin
 /* one connection being opened by connect_in_parallel */
 typedef struct PendingConnect
 {
-	Oid			serverId;
 	const char *nodeName;
+	const char **keywords;
+	const char **values;
 	PGconn	   *conn;
 	PostgresPollingStatusType status;
 	bool		done;
 } PendingConnect;
 
-static HTAB *connectionHash = NULL;
+/* every set, in TopMemoryContext */
+static dlist_head connectionSets = DLIST_STATIC_INIT(connectionSets);
+
+static HTAB *routeHash = NULL;
 
 /* shards written in this transaction; in TopTransactionContext */
 static HTAB *shardPins = NULL;
@@ -153,30 +245,62 @@ static dlist_head liveClaims = DLIST_STATIC_INIT(liveClaims);
 /* whether any connection has a remote transaction open */
 static bool xactGotConnection = false;
 
+/* whether a remote transaction was prepared in this transaction */
+static bool xactPrepared = false;
+
+/* connections open in this backend */
+static int	openConnections = 0;
+
+/* bumped by every invalidation of servers or user mappings */
+static uint64 invalidations = 0;
+
 static ConnectionSet *get_connection_set(ShardexecNode *node, bool create);
+static ConnectionSet *find_or_create_set(ShardexecNode *node, Oid userId, int32 route,
+										 const char *applicationName, bool create);
+static void build_connection_options(Oid serverId, Oid userId, const char *nodeName,
+									 const char *applicationName,
+									 const char ***keywords, const char ***values);
+static bool set_in_transaction(ConnectionSet *set);
 static NodeConnection *new_slot(ConnectionSet *set);
 static NodeConnection *choose_single_connection(ConnectionSet *set);
 static NodeConnection *choose_free_connection(ConnectionSet *set);
 static int	required_slot(ConnectionSet *set, int64 shardId);
 static NodeConnection *find_connection(PGconn *conn);
+static void claim_connection(ConnectionClaim *claim, NodeConnection *connection,
+							 ConnectionFinishCallback finishWork, void *finishArg);
 static void finish_busy_work(NodeConnection *connection);
 static void orphan_claim(ConnectionClaim *claim);
+static void reserve_slots(NodeConnection **conns, int n);
+static void pool_full_error(int n, const Oid *serverIds, const char **nodeNames)
+			pg_attribute_noreturn();
+static void release_unopened_slots(void);
 static void prepare_connections(NodeConnection **conns, int n, bool inTransaction);
 static void check_idle_connections(NodeConnection **conns, int n);
 static void connect_in_parallel(PendingConnect *pending, int n, Oid userId);
-static void start_connect(PendingConnect *pending, Oid userId);
+static void start_connect(PendingConnect *pending);
 static void finish_connect(PendingConnect *pending, Oid userId);
 static char *begin_xact_sql(NodeConnection *connection, int curlevel);
 static void disconnect(NodeConnection *connection);
+static int	close_idle_connections(bool all);
 static void pre_commit_connections(void);
+static void run_commit_commands(NodeConnection **targets, ParallelCommand *commands,
+								int n, bool use2pc);
+static void note_commit_outcomes(NodeConnection **targets, ParallelCommand *commands,
+								 int n, bool use2pc);
+static void check_prepared_transactions_allowed(NodeConnection **conns, int n);
+static void commit_prepared_transactions(void);
 static void abort_connections(void);
 static void end_of_xact(void);
+static void test_fault_sleep(const char *where);
 static void connection_xact_callback(XactEvent event, void *arg);
 static void connection_subxact_callback(SubXactEvent event,
 										SubTransactionId mySubid,
 										SubTransactionId parentSubid,
 										void *arg);
 static void connection_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+PG_FUNCTION_INFO_V1(shardexec_connections);
+PG_FUNCTION_INFO_V1(shardexec_close_idle_connections);
 
 /*
  * InitConnectionManagement registers the transaction and invalidation
@@ -187,10 +311,10 @@ InitConnectionManagement(void)
 {
 	HASHCTL		ctl;
 
-	ctl.keysize = sizeof(ConnCacheKey);
-	ctl.entrysize = sizeof(ConnectionSet);
-	connectionHash = hash_create("shardexec connections", 16, &ctl,
-								 HASH_ELEM | HASH_BLOBS);
+	ctl.keysize = sizeof(RouteKey);
+	ctl.entrysize = sizeof(Route);
+	routeHash = hash_create("shardexec connection routes", 16, &ctl,
+							HASH_ELEM | HASH_BLOBS);
 
 	RegisterXactCallback(connection_xact_callback, NULL);
 	RegisterSubXactCallback(connection_subxact_callback, NULL);
@@ -200,43 +324,255 @@ InitConnectionManagement(void)
 
 /*
  * get_connection_set returns the current user's connection set for node,
- * creating it (empty) if create is true, or NULL.
+ * finding or creating it when create is true; without create it returns
+ * the set the route led to last, or NULL.
  */
 static ConnectionSet *
 get_connection_set(ShardexecNode *node, bool create)
 {
-	ConnCacheKey key;
-	ConnectionSet *set;
+	RouteKey	key;
+	Route	   *route;
 	bool		found;
+	ConnectionSet *set;
+	uint64		seen = invalidations;
 
+	memset(&key, 0, sizeof(key));
 	key.serverId = node->serverId;
 	key.userId = GetUserId();
-	set = hash_search(connectionHash, &key, create ? HASH_ENTER : HASH_FIND, &found);
-	if (set == NULL)
+	key.route = 0;
+	route = hash_search(routeHash, &key, create ? HASH_ENTER : HASH_FIND, &found);
+	if (route == NULL)
 		return NULL;
 	if (!found)
 	{
-		set->nodeName = NULL;
-		set->nslots = 0;
-		set->maxslots = 0;
-		set->slots = NULL;
-		set->xactFailed = false;
-		set->serverHashValue =
+		route->set = NULL;
+		route->valid = false;
+		route->serverHashValue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(key.serverId));
 	}
-	if (set->nodeName == NULL || strcmp(set->nodeName, node->nodeName) != 0)
+	set = route->set;
+	if (!create || (set != NULL && (route->valid || set_in_transaction(set))))
 	{
-		/* new, or the server was renamed */
-		char	   *name = MemoryContextStrdup(TopMemoryContext, node->nodeName);
-		int			i;
+		if (set != NULL && strcmp(set->nodeName, node->nodeName) != 0)
+		{
+			/* the server was renamed */
+			char	   *name = MemoryContextStrdup(set->context, node->nodeName);
+			int			i;
 
-		if (set->nodeName != NULL)
-			pfree(set->nodeName);
-		set->nodeName = name;
-		for (i = 0; i < set->nslots; i++)
-			set->slots[i]->nodeName = name;
+			set->nodeName = name;
+			for (i = 0; i < set->nslots; i++)
+				set->slots[i]->nodeName = name;
+		}
+		return set;
 	}
+
+	set = find_or_create_set(node, key.userId, key.route, POOL_APPLICATION_NAME, true);
+	if (route->set != set)
+	{
+		if (route->set != NULL)
+			route->set->routes--;
+		set->routes++;
+		route->set = set;
+	}
+	/* an invalidation that came while the options were read wins */
+	route->valid = (invalidations == seen);
 	return set;
+}
+
+/*
+ * find_or_create_set returns the set of node whose options are those
+ * userId connects with, creating it (empty) if create is true, or NULL.
+ */
+static ConnectionSet *
+find_or_create_set(ShardexecNode *node, Oid userId, int32 route,
+				   const char *applicationName, bool create)
+{
+	const char **keywords;
+	const char **values;
+	StringInfoData key;
+	StringInfoData display;
+	bool		superuser = superuser_arg(userId);
+	dlist_iter	iter;
+	ConnectionSet *set;
+	MemoryContext context;
+	MemoryContext oldContext;
+	int			n;
+	int			i;
+
+	build_connection_options(node->serverId, userId, node->nodeName, applicationName,
+							 &keywords, &values);
+
+	/*
+	 * The connect pipeline of the plugins will run here, on keywords and
+	 * values, so that the key below is that of the options it leaves.
+	 */
+
+	initStringInfo(&key);
+	initStringInfo(&display);
+	appendStringInfo(&key, "%u %d %d", node->serverId, route, superuser);
+	for (n = 0; keywords[n] != NULL; n++)
+	{
+		bool		secret = strcmp(keywords[n], "password") == 0 ||
+			strcmp(keywords[n], "sslpassword") == 0;
+
+		/* lengths make the key unambiguous whatever the values hold */
+		appendStringInfo(&key, " %zu:%s=%zu:%s", strlen(keywords[n]), keywords[n],
+						 strlen(values[n]), values[n]);
+		if (strcmp(keywords[n], "fallback_application_name") == 0 ||
+			strcmp(keywords[n], "client_encoding") == 0)
+			continue;
+		appendStringInfo(&display, "%s%s=%s", display.len > 0 ? " " : "",
+						 keywords[n], secret ? "********" : values[n]);
+	}
+
+	dlist_foreach(iter, &connectionSets)
+	{
+		set = dlist_container(ConnectionSet, listNode, iter.cur);
+		if (set->serverId == node->serverId && strcmp(set->key, key.data) == 0)
+		{
+			pfree(key.data);
+			pfree(display.data);
+			return set;
+		}
+	}
+	if (!create)
+		return NULL;
+
+	context = AllocSetContextCreate(TopMemoryContext, "shardexec connection set",
+									ALLOCSET_SMALL_SIZES);
+	oldContext = MemoryContextSwitchTo(context);
+	set = palloc0(sizeof(ConnectionSet));
+	set->context = context;
+	set->serverId = node->serverId;
+	set->nodeId = node->nodeId;
+	set->route = route;
+	set->superuser = superuser;
+	set->nodeName = pstrdup(node->nodeName);
+	set->key = pstrdup(key.data);
+	set->displayKey = pstrdup(display.data);
+	set->keywords = palloc0(sizeof(char *) * (n + 1));
+	set->values = palloc0(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		set->keywords[i] = pstrdup(keywords[i]);
+		set->values[i] = pstrdup(values[i]);
+		if (strcmp(keywords[i], "host") == 0 || strcmp(keywords[i], "hostaddr") == 0)
+			set->host = set->values[i];
+		else if (strcmp(keywords[i], "port") == 0)
+			set->port = set->values[i];
+		else if (strcmp(keywords[i], "user") == 0)
+			set->user = set->values[i];
+	}
+	MemoryContextSwitchTo(oldContext);
+	dlist_push_tail(&connectionSets, &set->listNode);
+	pfree(key.data);
+	pfree(display.data);
+	return set;
+}
+
+/*
+ * set_in_transaction says whether set has a connection that the current
+ * transaction uses (remote transaction, claims, writes).
+ */
+static bool
+set_in_transaction(ConnectionSet *set)
+{
+	int			i;
+
+	if (set->xactFailed)
+		return true;
+	for (i = 0; i < set->nslots; i++)
+	{
+		NodeConnection *connection = set->slots[i];
+
+		if (connection->xactDepth > 0 || connection->claimCount > 0 ||
+			connection->modified || connection->prepared)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * find_user_mapping returns userId's user mapping for serverId, the
+ * PUBLIC one if it has none, or NULL.
+ */
+static UserMapping *
+find_user_mapping(Oid userId, Oid serverId)
+{
+	HeapTuple	tuple;
+
+	tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
+							ObjectIdGetDatum(userId), ObjectIdGetDatum(serverId));
+	if (!HeapTupleIsValid(tuple))
+		tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
+								ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(serverId));
+	if (!HeapTupleIsValid(tuple))
+		return NULL;
+	ReleaseSysCache(tuple);
+	return GetUserMapping(userId, serverId);
+}
+
+/*
+ * build_connection_options returns in *keywords and *values (palloc'd,
+ * NULL-terminated) the libpq options userId connects to serverId with:
+ * the server's options, then the user mapping's, the role name as user if
+ * the mapping gives none, applicationName as fallback_application_name
+ * and the database encoding.  A non-superuser without a password is
+ * refused here, before anything is opened.
+ */
+static void
+build_connection_options(Oid serverId, Oid userId, const char *nodeName,
+						 const char *applicationName,
+						 const char ***keywords, const char ***values)
+{
+	ForeignServer *server = GetForeignServer(serverId);
+	UserMapping *mapping = find_user_mapping(userId, serverId);
+	List	   *options = list_copy(server->options);
+	const char **k;
+	const char **v;
+	ListCell   *lc;
+	bool		haveUser = false;
+	bool		havePassword = false;
+	int			n;
+
+	if (mapping != NULL)
+		options = list_concat(options, mapping->options);
+
+	k = palloc0((list_length(options) + 4) * sizeof(char *));
+	v = palloc0((list_length(options) + 4) * sizeof(char *));
+	n = 0;
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		k[n] = def->defname;
+		v[n] = defGetString(def);
+		if (strcmp(def->defname, "user") == 0)
+			haveUser = true;
+		if (strcmp(def->defname, "password") == 0 && v[n][0] != '\0')
+			havePassword = true;
+		n++;
+	}
+	if (!haveUser)
+	{
+		k[n] = "user";
+		v[n] = GetUserNameFromId(userId, false);
+		n++;
+	}
+	k[n] = "fallback_application_name";
+	v[n] = applicationName;
+	n++;
+	k[n] = "client_encoding";
+	v[n] = GetDatabaseEncodingName();
+	n++;
+
+	if (!superuser_arg(userId) && !havePassword)
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to node \"%s\"", nodeName),
+				 errdetail("Non-superusers must provide a password in the user mapping.")));
+	*keywords = k;
+	*values = v;
 }
 
 /*
@@ -252,13 +588,13 @@ new_slot(ConnectionSet *set)
 		int			newmax = Max(8, set->maxslots * 2);
 
 		if (set->slots == NULL)
-			set->slots = MemoryContextAlloc(TopMemoryContext,
+			set->slots = MemoryContextAlloc(set->context,
 											newmax * sizeof(NodeConnection *));
 		else
 			set->slots = repalloc(set->slots, newmax * sizeof(NodeConnection *));
 		set->maxslots = newmax;
 	}
-	connection = MemoryContextAllocZero(TopMemoryContext, sizeof(NodeConnection));
+	connection = MemoryContextAllocZero(set->context, sizeof(NodeConnection));
 	connection->slot = set->nslots;
 	connection->set = set;
 	connection->nodeName = set->nodeName;
@@ -273,7 +609,7 @@ new_slot(ConnectionSet *set)
  * CONNECTION_IN_TRANSACTION the connection is inside a remote transaction
  * (and savepoints) matching the local one.  Within a transaction that
  * wrote to the node, it is the connection that wrote.  The connection
- * belongs to the cache: call ReleaseNodeConnection, never PQfinish.
+ * belongs to the pool: call ReleaseNodeConnection, never PQfinish.
  */
 PGconn *
 GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose)
@@ -285,6 +621,7 @@ GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose)
 		finish_busy_work(connection);
 	prepare_connections(&connection, 1, purpose == CONNECTION_IN_TRANSACTION);
 	connection->uses++;
+	connection->usedInXact = true;
 	return connection->conn;
 }
 
@@ -347,7 +684,7 @@ choose_free_connection(ConnectionSet *set)
 				return connection;
 			if (pass == 1 && connection->conn != NULL && connection->busyClaim == NULL)
 				return connection;
-			if (pass == 2 && connection->conn == NULL)
+			if (pass == 2 && connection->conn == NULL && connection->claimCount == 0)
 				return connection;
 		}
 	}
@@ -355,7 +692,7 @@ choose_free_connection(ConnectionSet *set)
 }
 
 /*
- * ReleaseNodeConnection tells the cache that the caller no longer uses
+ * ReleaseNodeConnection tells the pool that the caller no longer uses
  * conn.  The connection stays open for reuse.
  */
 void
@@ -396,6 +733,7 @@ GetShardConnection(ShardexecNode *node, int64 shardId)
 		finish_busy_work(connection);
 	prepare_connections(&connection, 1, true);
 	connection->uses++;
+	connection->usedInXact = true;
 	return connection->conn;
 }
 
@@ -453,8 +791,7 @@ RecordShardModification(NodeConnection *connection, int64 shardId)
 	}
 	memset(&key, 0, sizeof(key));
 	key.shardId = shardId;
-	key.serverId = connection->set->key.serverId;
-	key.userId = connection->set->key.userId;
+	key.set = connection->set;
 	pin = hash_search(shardPins, &key, HASH_ENTER, &found);
 	pin->slot = connection->slot;
 	connection->modified = true;
@@ -494,8 +831,7 @@ required_slot(ConnectionSet *set, int64 shardId)
 
 		memset(&key, 0, sizeof(key));
 		key.shardId = shardId;
-		key.serverId = set->key.serverId;
-		key.userId = set->key.userId;
+		key.set = set;
 		pin = hash_search(shardPins, &key, HASH_FIND, NULL);
 		if (pin != NULL && pin->slot < set->nslots)
 			return pin->slot;
@@ -504,26 +840,57 @@ required_slot(ConnectionSet *set, int64 shardId)
 }
 
 /*
- * ClaimNodeConnections claims, for one statement, every connection that
- * requests (a list of ConnectionRequest) asks for, all at once: the
- * required slots, then connections that no other statement holds,
- * opening new ones as needed (all in parallel, within
- * shardexec.connect_timeout).  Every connection is inside the remote
- * transaction that follows the local one.  finishWork and finishArg are
- * recorded in every claim (see ConnectionFinishCallback).
+ * claim_connection makes claim a live claim of connection.
+ */
+static void
+claim_connection(ConnectionClaim *claim, NodeConnection *connection,
+				 ConnectionFinishCallback finishWork, void *finishArg)
+{
+	claim->connection = connection;
+	claim->finishWork = finishWork;
+	claim->finishArg = finishArg;
+	claim->subid = GetCurrentSubTransactionId();
+	claim->live = true;
+	dlist_push_tail(&liveClaims, &claim->listNode);
+	connection->claimCount++;
+	connection->uses++;
+	connection->usedInXact = true;
+}
+
+/*
+ * ClaimNodeConnections claims, for one statement, the connections that
+ * requests (a list of ConnectionRequest) ask for, all at once, and
+ * returns how many it claimed in all.  For each request: its required
+ * slots, then open connections that no other statement holds, then new
+ * ones (opened all in parallel, within shardexec.connect_timeout).  A new
+ * connection needs a slot of the node's shared count: the first new one
+ * of every request that has no connection yet is reserved for all of them
+ * at once, waiting up to shardexec.pool_wait_timeout while a node is at
+ * shardexec.max_shared_pool_size (an error when the time is up); the
+ * others only as far as there is room, so a request may get fewer
+ * connections than it asked for (request->granted says how many, at
+ * least one).  Every connection is inside the remote transaction that
+ * follows the local one.  finishWork and finishArg are recorded in every
+ * claim (see ConnectionFinishCallback).
  *
  * All or nothing: on error nothing is left claimed by the time the
  * (sub)transaction has aborted; connections opened meanwhile stay in the
- * set for reuse.  The caller must release every claim with
- * ReleaseConnectionClaim before freeing the claims' memory.
+ * pool.  The caller must release every claim with ReleaseConnectionClaim
+ * before freeing the claims' memory.
  */
-void
+int
 ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 					 void *finishArg)
 {
 	NodeConnection **all;
+	ConnectionSet **sets;
+	Oid		   *waitServers;
+	int		   *waitCounts;
+	const char **waitNames;
+	int			nwait = 0;
 	int			total = 0;
 	int			n = 0;
+	int			r;
 	ListCell   *lc;
 
 	foreach(lc, requests)
@@ -532,84 +899,129 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 		int			i;
 
 		total += request->count;
+		request->granted = 0;
 		for (i = 0; i < request->count; i++)
 			request->claims[i].live = false;
 	}
 	all = palloc(sizeof(NodeConnection *) * Max(total, 1));
+	sets = palloc(sizeof(ConnectionSet *) * Max(list_length(requests), 1));
+	waitServers = palloc(sizeof(Oid) * Max(list_length(requests), 1));
+	waitCounts = palloc(sizeof(int) * Max(list_length(requests), 1));
+	waitNames = palloc(sizeof(char *) * Max(list_length(requests), 1));
 
+	/* required slots, then open connections no one holds */
+	r = 0;
 	foreach(lc, requests)
 	{
 		ConnectionRequest *request = lfirst(lc);
 		ConnectionSet *set = get_connection_set(request->node, true);
-		int			pass;
+		int			i;
 
-		/* required slots first, so that "any" does not take them */
-		for (pass = 0; pass < 2; pass++)
+		sets[r++] = set;
+		for (i = 0; i < request->count; i++)
 		{
-			int			i;
+			int			required = request->requiredSlots != NULL ?
+			request->requiredSlots[i] : -1;
 
-			for (i = 0; i < request->count; i++)
+			if (required < 0)
+				break;
+			Assert(i == request->granted);
+			if (required >= set->nslots)
+				elog(ERROR, "connection slot %d of node \"%s\" does not exist",
+					 required, set->nodeName);
+			claim_connection(&request->claims[request->granted++], set->slots[required],
+							 finishWork, finishArg);
+			all[n++] = set->slots[required];
+		}
+		for (i = 0; i < set->nslots && request->granted < request->count; i++)
+		{
+			NodeConnection *candidate = set->slots[i];
+
+			if (candidate->conn != NULL && candidate->claimCount == 0 &&
+				candidate->busyClaim == NULL && !candidate->modified)
 			{
-				ConnectionClaim *claim = &request->claims[i];
-				int			required = request->requiredSlots != NULL ?
-				request->requiredSlots[i] : -1;
-				NodeConnection *connection = NULL;
-				int			j;
+				claim_connection(&request->claims[request->granted++], candidate,
+								 finishWork, finishArg);
+				all[n++] = candidate;
+			}
+		}
+		if (request->granted == 0 && request->count > 0)
+		{
+			int			j;
+			bool		known = false;
 
-				if ((pass == 0) != (required >= 0))
-					continue;
-				if (required >= 0)
+			for (j = 0; j < nwait; j++)
+			{
+				if (waitServers[j] == set->serverId)
 				{
-					if (required >= set->nslots)
-						elog(ERROR, "connection slot %d of node \"%s\" does not exist",
-							 required, set->nodeName);
-					connection = set->slots[required];
+					waitCounts[j]++;
+					known = true;
 				}
-				else
-				{
-					/* an open one nobody holds, else a closed one, else new */
-					for (j = 0; j < set->nslots && connection == NULL; j++)
-					{
-						NodeConnection *candidate = set->slots[j];
-
-						if (candidate->conn != NULL && candidate->claimCount == 0 &&
-							candidate->busyClaim == NULL && !candidate->modified)
-							connection = candidate;
-					}
-					for (j = 0; j < set->nslots && connection == NULL; j++)
-					{
-						NodeConnection *candidate = set->slots[j];
-
-						if (candidate->conn == NULL && candidate->claimCount == 0 &&
-							candidate->busyClaim == NULL && !candidate->modified)
-							connection = candidate;
-					}
-					if (connection == NULL)
-						connection = new_slot(set);
-				}
-
-				claim->connection = connection;
-				claim->finishWork = finishWork;
-				claim->finishArg = finishArg;
-				claim->subid = GetCurrentSubTransactionId();
-				claim->live = true;
-				dlist_push_tail(&liveClaims, &claim->listNode);
-				connection->claimCount++;
-				connection->uses++;
-				all[n++] = connection;
+			}
+			if (!known)
+			{
+				waitServers[nwait] = set->serverId;
+				waitNames[nwait] = set->nodeName;
+				waitCounts[nwait++] = 1;
 			}
 		}
 	}
 
-	/* a required connection may still carry another statement's work */
-	for (n = 0; n < total; n++)
+	/* one new connection for every node that has none, all at once */
+	if (nwait > 0 &&
+		!SharedPoolReserveAll(nwait, waitServers, waitCounts, ShardexecPoolWaitTimeout))
+		pool_full_error(nwait, waitServers, waitNames);
+
+	/* then new connections as far as there is room */
+	r = 0;
+	foreach(lc, requests)
 	{
-		if (all[n]->busyClaim != NULL)
-			finish_busy_work(all[n]);
+		ConnectionRequest *request = lfirst(lc);
+		ConnectionSet *set = sets[r++];
+		int			reserved = 0;
+		int			k;
+
+		if (request->granted == 0 && request->count > 0)
+			reserved = 1;
+		reserved += SharedPoolReserve(set->serverId,
+									  request->count - request->granted - reserved);
+		for (k = 0; k < reserved; k++)
+		{
+			NodeConnection *connection = NULL;
+			int			j;
+
+			for (j = 0; j < set->nslots && connection == NULL; j++)
+			{
+				NodeConnection *candidate = set->slots[j];
+
+				if (candidate->conn == NULL && candidate->claimCount == 0 &&
+					candidate->busyClaim == NULL && !candidate->modified)
+					connection = candidate;
+			}
+			if (connection == NULL)
+				connection = new_slot(set);
+			Assert(!connection->counted);
+			connection->counted = true;
+			claim_connection(&request->claims[request->granted++], connection,
+							 finishWork, finishArg);
+			all[n++] = connection;
+		}
 	}
 
-	prepare_connections(all, total, true);
+	/* a required connection may still carry another statement's work */
+	for (r = 0; r < n; r++)
+	{
+		if (all[r]->busyClaim != NULL)
+			finish_busy_work(all[r]);
+	}
+
+	prepare_connections(all, n, true);
 	pfree(all);
+	pfree(sets);
+	pfree(waitServers);
+	pfree(waitCounts);
+	pfree(waitNames);
+	return n;
 }
 
 /*
@@ -807,19 +1219,31 @@ DiscardNodeConnection(NodeConnection *connection)
 }
 
 /*
- * ConnectToNodeDirectly opens a connection to node that does not belong
- * to the cache and is in no transaction.  The caller must PQfinish it,
- * also on error (PG_FINALLY).
+ * ConnectToNodeDirectly opens a connection to node, as the current user,
+ * that does not belong to the pool (nor count in its shared cap) and is
+ * in no transaction.  The caller must PQfinish it, also on error
+ * (PG_FINALLY).
  */
 PGconn *
 ConnectToNodeDirectly(ShardexecNode *node)
+{
+	return ConnectToNodeWithName(node, POOL_APPLICATION_NAME);
+}
+
+/*
+ * ConnectToNodeWithName is ConnectToNodeDirectly with applicationName as
+ * the connection's fallback application name.
+ */
+PGconn *
+ConnectToNodeWithName(ShardexecNode *node, const char *applicationName)
 {
 	PendingConnect pending;
 	PGconn	   *volatile conn = NULL;
 
 	memset(&pending, 0, sizeof(pending));
-	pending.serverId = node->serverId;
 	pending.nodeName = node->nodeName;
+	build_connection_options(node->serverId, GetUserId(), node->nodeName,
+							 applicationName, &pending.keywords, &pending.values);
 	connect_in_parallel(&pending, 1, GetUserId());
 	conn = pending.conn;
 	PG_TRY();
@@ -838,32 +1262,140 @@ ConnectToNodeDirectly(ShardexecNode *node)
 static NodeConnection *
 find_connection(PGconn *conn)
 {
-	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
+	dlist_iter	iter;
 
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
+	dlist_foreach(iter, &connectionSets)
 	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
 		int			i;
 
 		for (i = 0; i < set->nslots; i++)
 		{
 			if (set->slots[i]->conn == conn)
-			{
-				hash_seq_term(&scan);
 				return set->slots[i];
-			}
 		}
 	}
 	return NULL;
 }
 
 /*
+ * reserve_slots reserves a slot of the shared count for every closed
+ * connection in conns that has none, all at once, waiting up to
+ * shardexec.pool_wait_timeout; an error when the time is up.
+ */
+static void
+reserve_slots(NodeConnection **conns, int n)
+{
+	Oid		   *servers = palloc(sizeof(Oid) * n);
+	int		   *counts = palloc(sizeof(int) * n);
+	const char **names = palloc(sizeof(char *) * n);
+	NodeConnection **targets = palloc(sizeof(NodeConnection *) * n);
+	int			nservers = 0;
+	int			ntargets = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = conns[i];
+		bool		known = false;
+		int			j;
+
+		if (connection->conn != NULL || connection->counted)
+			continue;
+		for (j = 0; j < ntargets; j++)
+			known |= (targets[j] == connection);
+		if (known)
+			continue;
+		targets[ntargets++] = connection;
+		for (j = 0; j < nservers && !known; j++)
+		{
+			if (servers[j] == connection->set->serverId)
+			{
+				counts[j]++;
+				known = true;
+			}
+		}
+		if (!known)
+		{
+			servers[nservers] = connection->set->serverId;
+			names[nservers] = connection->nodeName;
+			counts[nservers++] = 1;
+		}
+	}
+	if (nservers > 0)
+	{
+		if (!SharedPoolReserveAll(nservers, servers, counts, ShardexecPoolWaitTimeout))
+			pool_full_error(nservers, servers, names);
+		for (i = 0; i < ntargets; i++)
+			targets[i]->counted = true;
+	}
+	pfree(servers);
+	pfree(counts);
+	pfree(names);
+	pfree(targets);
+}
+
+/*
+ * pool_full_error reports that no connection to one of the nodes could be
+ * had within shardexec.pool_wait_timeout.
+ */
+static void
+pool_full_error(int n, const Oid *serverIds, const char **nodeNames)
+{
+	const char *name = nodeNames[0];
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (SharedPoolCount(serverIds[i]) >= ShardexecMaxSharedPoolSize)
+		{
+			name = nodeNames[i];
+			break;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("could not get a connection to node \"%s\": the node has shardexec.max_shared_pool_size (%d) connections",
+					name, ShardexecMaxSharedPoolSize),
+			 errdetail("No connection became free within shardexec.pool_wait_timeout (%d ms).",
+					   ShardexecPoolWaitTimeout),
+			 errhint("Raise shardexec.max_shared_pool_size or shardexec.pool_wait_timeout, or lower the number of concurrent transactions.")));
+}
+
+/*
+ * release_unopened_slots gives back the slots reserved for connections
+ * that were not opened after all (an error came first).
+ */
+static void
+release_unopened_slots(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+		int			i;
+
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+
+			if (connection->conn == NULL && connection->counted)
+			{
+				connection->counted = false;
+				SharedPoolRelease(set->serverId, 1);
+			}
+		}
+	}
+}
+
+/*
  * prepare_connections makes every connection in conns usable: idle ones
  * that turn out broken or outdated are replaced, closed ones are opened
- * (all in parallel), new ones get the session settings, and with
- * inTransaction each one is brought into the remote transaction and the
- * savepoints of the current subtransaction level (all in parallel).
+ * (all in parallel, after reserving their slots of the shared count),
+ * new ones get the session settings, and with inTransaction each one is
+ * brought into the remote transaction and the savepoints of the current
+ * subtransaction level (all in parallel).
  */
 static void
 prepare_connections(NodeConnection **conns, int n, bool inTransaction)
@@ -894,6 +1426,7 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 	}
 
 	/* open the closed ones, all at once */
+	reserve_slots(conns, n);
 	pending = palloc0(sizeof(PendingConnect) * n);
 	for (i = 0; i < n; i++)
 	{
@@ -907,15 +1440,25 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 			duplicate |= (conns[j] == connection);
 		if (duplicate)
 			continue;
-		pending[npending].serverId = connection->set->key.serverId;
 		pending[npending].nodeName = connection->nodeName;
+		pending[npending].keywords = connection->set->keywords;
+		pending[npending].values = connection->set->values;
 		npending++;
 	}
 	if (npending > 0)
 	{
 		int			k = 0;
 
-		connect_in_parallel(pending, npending, userId);
+		PG_TRY();
+		{
+			connect_in_parallel(pending, npending, userId);
+		}
+		PG_CATCH();
+		{
+			release_unopened_slots();
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		for (i = 0; i < n; i++)
 		{
 			NodeConnection *connection = conns[i];
@@ -924,10 +1467,13 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 				continue;
 			connection->conn = pending[k++].conn;
 			connection->connectedAt = GetCurrentTimestamp();
+			connection->lastUsedAt = connection->connectedAt;
 			connection->configured = false;
 			connection->xactDepth = 0;
 			connection->changingXactState = false;
 			connection->invalidated = false;
+			connection->preparedChecked = false;
+			openConnections++;
 		}
 	}
 	pfree(pending);
@@ -996,7 +1542,8 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 /*
  * begin_xact_sql returns the commands that bring connection's remote
  * transaction to subtransaction level curlevel: START TRANSACTION with
- * the local isolation level and read-only flag, then the savepoints.
+ * the local isolation level and read-only flag, the remote lock timeout,
+ * then the savepoints.
  */
 static char *
 begin_xact_sql(NodeConnection *connection, int curlevel)
@@ -1022,6 +1569,8 @@ begin_xact_sql(NodeConnection *connection, int curlevel)
 		}
 		if (XactReadOnly)
 			appendStringInfoString(&sql, " READ ONLY");
+		if (ShardexecRemoteLockTimeout > 0)
+			appendStringInfo(&sql, "; SET LOCAL lock_timeout = %d", ShardexecRemoteLockTimeout);
 		depth = 1;
 	}
 	while (depth < curlevel)
@@ -1095,83 +1644,12 @@ check_idle_connections(NodeConnection **conns, int n)
 }
 
 /*
- * find_user_mapping returns userId's user mapping for serverId, the
- * PUBLIC one if it has none, or NULL.
- */
-static UserMapping *
-find_user_mapping(Oid userId, Oid serverId)
-{
-	HeapTuple	tuple;
-
-	tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
-							ObjectIdGetDatum(userId), ObjectIdGetDatum(serverId));
-	if (!HeapTupleIsValid(tuple))
-		tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
-								ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(serverId));
-	if (!HeapTupleIsValid(tuple))
-		return NULL;
-	ReleaseSysCache(tuple);
-	return GetUserMapping(userId, serverId);
-}
-
-/*
- * start_connect starts opening pending's connection as userId, with the
- * options of the foreign server and the user mapping.
+ * start_connect starts opening pending's connection with its options.
  */
 static void
-start_connect(PendingConnect *pending, Oid userId)
+start_connect(PendingConnect *pending)
 {
-	ForeignServer *server = GetForeignServer(pending->serverId);
-	UserMapping *mapping = find_user_mapping(userId, pending->serverId);
-	List	   *options = list_copy(server->options);
-	int			n;
-	const char **keywords;
-	const char **values;
-	ListCell   *lc;
-	bool		haveUser = false;
-	bool		havePassword = false;
-
-	if (mapping != NULL)
-		options = list_concat(options, mapping->options);
-
-	n = list_length(options) + 4;
-	keywords = palloc(n * sizeof(char *));
-	values = palloc(n * sizeof(char *));
-	n = 0;
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst(lc);
-
-		keywords[n] = def->defname;
-		values[n] = defGetString(def);
-		if (strcmp(def->defname, "user") == 0)
-			haveUser = true;
-		if (strcmp(def->defname, "password") == 0 && values[n][0] != '\0')
-			havePassword = true;
-		n++;
-	}
-	if (!haveUser)
-	{
-		keywords[n] = "user";
-		values[n] = GetUserNameFromId(userId, false);
-		n++;
-	}
-	keywords[n] = "fallback_application_name";
-	values[n] = "shardexec";
-	n++;
-	keywords[n] = "client_encoding";
-	values[n] = GetDatabaseEncodingName();
-	n++;
-	keywords[n] = NULL;
-	values[n] = NULL;
-
-	if (!superuser_arg(userId) && !havePassword)
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required to connect to node \"%s\"", pending->nodeName),
-				 errdetail("Non-superusers must provide a password in the user mapping.")));
-
-	pending->conn = PQconnectStartParams(keywords, values, false);
+	pending->conn = PQconnectStartParams(pending->keywords, pending->values, false);
 	if (pending->conn == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -1179,8 +1657,6 @@ start_connect(PendingConnect *pending, Oid userId)
 						pending->nodeName)));
 	pending->status = PGRES_POLLING_WRITING;
 	pending->done = false;
-	pfree(keywords);
-	pfree(values);
 }
 
 /*
@@ -1230,7 +1706,7 @@ connect_in_parallel(PendingConnect *pending, int n, Oid userId)
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
-			start_connect(&pending[i], userId);
+			start_connect(&pending[i]);
 
 		for (;;)
 		{
@@ -1295,8 +1771,9 @@ connect_in_parallel(PendingConnect *pending, int n, Oid userId)
 }
 
 /*
- * disconnect closes connection's session.  Losing a remote transaction
- * that wrote something makes the local transaction fail at commit.
+ * disconnect closes connection's session and gives back its slot of the
+ * shared count.  Losing a remote transaction that wrote something makes
+ * the local transaction fail at commit.  It never throws.
  */
 static void
 disconnect(NodeConnection *connection)
@@ -1305,6 +1782,12 @@ disconnect(NodeConnection *connection)
 	{
 		PQfinish(connection->conn);
 		connection->conn = NULL;
+		openConnections--;
+	}
+	if (connection->counted)
+	{
+		connection->counted = false;
+		SharedPoolRelease(connection->set->serverId, 1);
 	}
 	if (connection->xactDepth > 0 && connection->modified)
 		connection->set->xactFailed = true;
@@ -1313,36 +1796,156 @@ disconnect(NodeConnection *connection)
 	connection->configured = false;
 	connection->invalidated = false;
 	connection->busyClaim = NULL;
+	connection->preparedChecked = false;
+}
+
+/* an idle connection and when it was last used, for close_idle_connections */
+typedef struct IdleConnection
+{
+	NodeConnection *connection;
+	Oid			serverId;
+	TimestampTz lastUsedAt;
+} IdleConnection;
+
+static int
+compare_idle(const void *a, const void *b)
+{
+	const IdleConnection *x = (const IdleConnection *) a;
+	const IdleConnection *y = (const IdleConnection *) b;
+
+	if (x->serverId != y->serverId)
+		return x->serverId < y->serverId ? -1 : 1;
+	/* most recently used first */
+	if (x->lastUsedAt != y->lastUsedAt)
+		return x->lastUsedAt > y->lastUsedAt ? -1 : 1;
+	return 0;
 }
 
 /*
- * pre_commit_connections commits every remote transaction, all in
- * parallel.  An error aborts the local transaction, which rolls back
+ * close_idle_connections closes the connections that no statement holds
+ * and that are in no remote transaction: all of them, or those that the
+ * idle policy (see the file header) does not keep.  Returns how many it
+ * closed.  It never throws.
+ */
+static int
+close_idle_connections(bool all)
+{
+	IdleConnection *idle;
+	TimestampTz now = GetCurrentTimestamp();
+	dlist_iter	iter;
+	int			nidle = 0;
+	int			nclosed = 0;
+	int			i;
+
+	if (openConnections <= 0)
+		return 0;
+	idle = palloc(sizeof(IdleConnection) * openConnections);
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+
+			if (connection->conn == NULL || connection->claimCount > 0 ||
+				connection->busyClaim != NULL || connection->xactDepth > 0 ||
+				connection->changingXactState || connection->prepared)
+				continue;
+			if (all || connection->invalidated ||
+				(ShardexecConnectionIdleTimeout > 0 &&
+				 now - connection->lastUsedAt >=
+				 (TimestampTz) ShardexecConnectionIdleTimeout * USECS_PER_SEC) ||
+				nidle >= openConnections)
+			{
+				disconnect(connection);
+				nclosed++;
+				continue;
+			}
+			idle[nidle].connection = connection;
+			idle[nidle].serverId = set->serverId;
+			idle[nidle].lastUsedAt = connection->lastUsedAt;
+			nidle++;
+		}
+	}
+
+	/* per node, the most recently used up to the limit; none at the cap */
+	qsort(idle, nidle, sizeof(IdleConnection), compare_idle);
+	for (i = 0; i < nidle;)
+	{
+		Oid			serverId = idle[i].serverId;
+		int			keep = SharedPoolAtCap(serverId) ? 0 : ShardexecMaxIdleConnectionsPerNode;
+		int			kept = 0;
+
+		for (; i < nidle && idle[i].serverId == serverId; i++)
+		{
+			if (kept < keep)
+				kept++;
+			else
+			{
+				disconnect(idle[i].connection);
+				nclosed++;
+			}
+		}
+	}
+	pfree(idle);
+	return nclosed;
+}
+
+/*
+ * PreparedTransactionGid writes into gid the name of the prepared
+ * transaction of connection, the number-th prepared by the current
+ * transaction: the coordinator's prefix (its system identifier and
+ * database), the local transaction's full id, the node's id and number.
+ */
+static void
+prepared_transaction_gid(char *gid, NodeConnection *connection, int number)
+{
+	FullTransactionId fxid = GetTopFullTransactionId();
+
+	snprintf(gid, SHARDEXEC_GID_SIZE, "%s" UINT64_FORMAT "_%d_%d",
+			 PreparedTransactionGidPrefix(), U64FromFullTransactionId(fxid),
+			 connection->set->nodeId, number);
+}
+
+/*
+ * pre_commit_connections ends every remote transaction: with one-phase
+ * commit each gets COMMIT, all in parallel; with two-phase commit (see
+ * the file header) those that wrote are prepared and the commit records
+ * inserted.  An error aborts the local transaction, which rolls back
  * what is left.
  */
 static void
 pre_commit_connections(void)
 {
-	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
-	List	   *targets = NIL;
+	dlist_iter	iter;
+	NodeConnection **targets;
+	NodeConnection **written;
 	ParallelCommand *commands;
-	ListCell   *lc;
-	int			n = 0;
+	int			ntargets = 0;
+	int			nwritten = 0;
+	int			max = 0;
+	bool		use2pc;
+	int			i;
 
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
+	dlist_foreach(iter, &connectionSets)
 	{
-		int			i;
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+
+		max += set->nslots;
+	}
+	targets = palloc(sizeof(NodeConnection *) * Max(max, 1));
+	written = palloc(sizeof(NodeConnection *) * Max(max, 1));
+
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
 
 		if (set->xactFailed)
-		{
-			hash_seq_term(&scan);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("cannot commit: the connection to node \"%s\" was lost after it wrote in this transaction",
 							set->nodeName)));
-		}
 		for (i = 0; i < set->nslots; i++)
 		{
 			NodeConnection *connection = set->slots[i];
@@ -1350,93 +1953,311 @@ pre_commit_connections(void)
 			if (connection->conn == NULL || connection->xactDepth == 0)
 				continue;
 			if (connection->changingXactState)
-			{
-				hash_seq_term(&scan);
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_EXCEPTION),
 						 errmsg("cannot commit: the remote transaction on node \"%s\" is in an unknown state",
 								connection->nodeName)));
-			}
 			if (connection->busyClaim != NULL ||
 				PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE)
-			{
-				hash_seq_term(&scan);
 				elog(ERROR, "connection to node \"%s\" is still busy at commit",
 					 connection->nodeName);
-			}
-			targets = lappend(targets, connection);
+			targets[ntargets++] = connection;
+			if (connection->modified)
+				written[nwritten++] = connection;
+		}
+	}
+	if (ntargets == 0)
+		return;
+
+	use2pc = (ShardexecUse2pc == SHARDEXEC_2PC_ON && nwritten >= 1) ||
+		(ShardexecUse2pc == SHARDEXEC_2PC_AUTO && nwritten >= 2);
+	if (use2pc)
+		check_prepared_transactions_allowed(written, nwritten);
+
+	commands = palloc0(sizeof(ParallelCommand) * ntargets);
+	for (i = 0; i < ntargets; i++)
+	{
+		NodeConnection *connection = targets[i];
+
+		connection->changingXactState = true;
+		commands[i].conn = connection->conn;
+		commands[i].nodeName = connection->nodeName;
+		commands[i].sql = "COMMIT TRANSACTION";
+		if (use2pc && connection->modified)
+		{
+			prepared_transaction_gid(connection->gid, connection, i);
+			commands[i].sql = psprintf("PREPARE TRANSACTION '%s'", connection->gid);
 		}
 	}
 
-	if (targets == NIL)
-		return;
-	commands = palloc0(sizeof(ParallelCommand) * list_length(targets));
-	foreach(lc, targets)
+	if (use2pc)
 	{
-		NodeConnection *connection = lfirst(lc);
-
-		connection->changingXactState = true;
-		commands[n].conn = connection->conn;
-		commands[n].nodeName = connection->nodeName;
-		commands[n].sql = "COMMIT TRANSACTION";
-		n++;
+		/* from here on, the abort must roll back what was prepared */
+		xactPrepared = true;
+		ForceSyncCommit();
 	}
-	ExecuteParallelCommands(commands, n);
-	foreach(lc, targets)
-		((NodeConnection *) lfirst(lc))->changingXactState = false;
+	run_commit_commands(targets, commands, ntargets, use2pc);
+
+	if (use2pc)
+	{
+		char	  **gids = palloc(sizeof(char *) * nwritten);
+		int32	   *nodeIds = palloc(sizeof(int32) * nwritten);
+		int			n = 0;
+
+		if (ShardexecTest2pcFault == SHARDEXEC_FAULT_ERROR_AFTER_PREPARE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("shardexec.test_2pc_fault: error after prepare")));
+		if (ShardexecTest2pcFault == SHARDEXEC_FAULT_SLEEP_AFTER_PREPARE)
+			test_fault_sleep("after prepare");
+
+		for (i = 0; i < ntargets; i++)
+		{
+			if (targets[i]->prepared)
+			{
+				gids[n] = targets[i]->gid;
+				nodeIds[n++] = targets[i]->set->nodeId;
+			}
+		}
+		InsertTransactionRecords(n, gids, nodeIds);
+		pfree(gids);
+		pfree(nodeIds);
+	}
 	pfree(commands);
-	list_free(targets);
+	pfree(targets);
+	pfree(written);
 }
 
 /*
- * abort_connections rolls back every remote transaction and brings every
- * connection with work in flight back to idle (cancel, then read what
- * is left), all in parallel and within CONNECTION_CLEANUP_TIMEOUT_MS;
- * what does not make it is closed.  It never throws.
+ * run_commit_commands runs the COMMIT or PREPARE TRANSACTION commands of
+ * the n connections targets, all in parallel, and records how each
+ * remote transaction ended, also when one failed (the error is then
+ * raised).
+ */
+static void
+run_commit_commands(NodeConnection **targets, ParallelCommand *commands, int n,
+					bool use2pc)
+{
+	PG_TRY();
+	{
+		ExecuteParallelCommands(commands, n);
+	}
+	PG_CATCH();
+	{
+		note_commit_outcomes(targets, commands, n, use2pc);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	note_commit_outcomes(targets, commands, n, use2pc);
+}
+
+/*
+ * note_commit_outcomes records how the remote transactions of
+ * run_commit_commands ended.
+ */
+static void
+note_commit_outcomes(NodeConnection **targets, ParallelCommand *commands, int n,
+					 bool use2pc)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		NodeConnection *connection = targets[i];
+		bool		preparing = use2pc && connection->modified;
+
+		if (commands[i].ok ||
+			(PQstatus(connection->conn) == CONNECTION_OK &&
+			 PQtransactionStatus(connection->conn) == PQTRANS_IDLE))
+		{
+			/* done, or failed and rolled back by the node */
+			connection->changingXactState = false;
+			connection->xactDepth = 0;
+			connection->prepared = preparing && commands[i].ok;
+		}
+		/* else unknown: abort closes it; recovery resolves a PREPARE */
+	}
+}
+
+/*
+ * check_prepared_transactions_allowed asks every connection in conns that
+ * was not asked yet for the node's max_prepared_transactions (in
+ * parallel), and refuses, before anything is prepared, to go on if a
+ * node has none.
+ */
+static void
+check_prepared_transactions_allowed(NodeConnection **conns, int n)
+{
+	ParallelCommand *commands = palloc0(sizeof(ParallelCommand) * n);
+	NodeConnection **asked = palloc(sizeof(NodeConnection *) * n);
+	int			nasked = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (conns[i]->preparedChecked)
+			continue;
+		commands[nasked].conn = conns[i]->conn;
+		commands[nasked].nodeName = conns[i]->nodeName;
+		commands[nasked].sql = "SHOW max_prepared_transactions";
+		commands[nasked].wantValue = true;
+		asked[nasked++] = conns[i];
+	}
+	if (nasked > 0)
+	{
+		ExecuteParallelCommands(commands, nasked);
+		for (i = 0; i < nasked; i++)
+		{
+			asked[i]->preparedChecked = true;
+			asked[i]->preparedAllowed =
+				commands[i].value != NULL && atoi(commands[i].value) > 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (!conns[i]->preparedAllowed)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node \"%s\" does not allow prepared transactions",
+							conns[i]->nodeName),
+					 errdetail("This transaction wrote on the node and needs two-phase commit, but max_prepared_transactions is 0 there."),
+					 errhint("Set max_prepared_transactions above zero on the node and restart it, or set shardexec.use_2pc to off.")));
+	}
+	pfree(commands);
+	pfree(asked);
+}
+
+/*
+ * commit_prepared_transactions sends COMMIT PREPARED for every remote
+ * transaction prepared at pre-commit, all in parallel, once the local
+ * transaction has committed.  It never throws: what fails is left to
+ * recovery, with a WARNING.
+ */
+static void
+commit_prepared_transactions(void)
+{
+	dlist_iter	iter;
+	ParallelCommand *commands;
+	NodeConnection **targets;
+	int			max = 0;
+	int			n = 0;
+	int			i;
+
+	if (ShardexecTest2pcFault == SHARDEXEC_FAULT_SLEEP_BEFORE_COMMIT_PREPARED)
+		test_fault_sleep("before commit prepared");
+
+	dlist_foreach(iter, &connectionSets)
+		max += dlist_container(ConnectionSet, listNode, iter.cur)->nslots;
+	commands = palloc0(sizeof(ParallelCommand) * Max(max, 1));
+	targets = palloc(sizeof(NodeConnection *) * Max(max, 1));
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+
+			if (!connection->prepared)
+				continue;
+			if (connection->conn == NULL || PQstatus(connection->conn) != CONNECTION_OK)
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("could not commit prepared transaction \"%s\" on node \"%s\": the connection was lost",
+								connection->gid, connection->nodeName),
+						 errhint("shardexec.recover_prepared_transactions() will commit it.")));
+				connection->prepared = false;
+				continue;
+			}
+			commands[n].conn = connection->conn;
+			commands[n].nodeName = connection->nodeName;
+			commands[n].sql = psprintf("COMMIT PREPARED '%s'", connection->gid);
+			targets[n++] = connection;
+		}
+	}
+	if (n > 0)
+	{
+		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+		for (i = 0; i < n; i++)
+		{
+			NodeConnection *connection = targets[i];
+
+			connection->prepared = false;
+			if (commands[i].ok)
+				continue;
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not commit prepared transaction \"%s\" on node \"%s\"",
+							connection->gid, connection->nodeName),
+					 errdetail_internal("%s", pchomp(PQerrorMessage(connection->conn))),
+					 errhint("shardexec.recover_prepared_transactions() will commit it.")));
+			if (PQstatus(connection->conn) != CONNECTION_OK ||
+				PQtransactionStatus(connection->conn) != PQTRANS_IDLE)
+				disconnect(connection);
+		}
+	}
+	pfree(commands);
+	pfree(targets);
+}
+
+/*
+ * abort_connections rolls back every remote transaction (ROLLBACK, or
+ * ROLLBACK PREPARED for one prepared at pre-commit) and brings every
+ * connection with work in flight back to idle (cancel, then read what is
+ * left), all in parallel and within CONNECTION_CLEANUP_TIMEOUT_MS; what
+ * does not make it is closed.  It never throws.
  */
 static void
 abort_connections(void)
 {
-	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
+	dlist_iter	iter;
 	NodeConnection **targets;
 	ParallelCommand *commands;
 	int			max = 0;
 	int			n = 0;
 	int			i;
 
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
-		max += set->nslots;
+	dlist_foreach(iter, &connectionSets)
+		max += dlist_container(ConnectionSet, listNode, iter.cur)->nslots;
 	if (max == 0)
 		return;
 
 	targets = palloc(sizeof(NodeConnection *) * max);
 	commands = palloc0(sizeof(ParallelCommand) * max);
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
+	dlist_foreach(iter, &connectionSets)
 	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+
 		for (i = 0; i < set->nslots; i++)
 		{
 			NodeConnection *connection = set->slots[i];
 			bool		active;
 
 			if (connection->conn == NULL)
+			{
+				connection->prepared = false;
 				continue;
+			}
 			active = PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE ||
 				PQpipelineStatus(connection->conn) != PQ_PIPELINE_OFF;
-			if (connection->xactDepth == 0 && !active)
+			if (connection->xactDepth == 0 && !active && !connection->prepared)
 				continue;
 			if (connection->changingXactState ||
 				PQstatus(connection->conn) != CONNECTION_OK)
 			{
+				/* a PREPARE in an unknown state is left to recovery */
+				connection->prepared = false;
 				disconnect(connection);
 				continue;
 			}
 			commands[n].conn = connection->conn;
 			commands[n].nodeName = connection->nodeName;
 			commands[n].cancel = active;
-			commands[n].sql = connection->xactDepth > 0 ? "ROLLBACK TRANSACTION" : NULL;
+			if (connection->prepared)
+				commands[n].sql = psprintf("ROLLBACK PREPARED '%s'", connection->gid);
+			else
+				commands[n].sql = connection->xactDepth > 0 ? "ROLLBACK TRANSACTION" : NULL;
 			targets[n++] = connection;
 		}
 	}
@@ -1446,8 +2267,17 @@ abort_connections(void)
 		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
 		for (i = 0; i < n; i++)
 		{
+			NodeConnection *connection = targets[i];
+
+			if (connection->prepared && !commands[i].ok)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("could not roll back prepared transaction \"%s\" on node \"%s\"",
+								connection->gid, connection->nodeName),
+						 errhint("shardexec.recover_prepared_transactions() will roll it back.")));
+			connection->prepared = false;
 			if (!commands[i].ok)
-				disconnect(targets[i]);
+				disconnect(connection);
 		}
 	}
 	pfree(targets);
@@ -1457,27 +2287,35 @@ abort_connections(void)
 /*
  * end_of_xact forgets the transaction's state: remote transaction depths,
  * writes, shard pins and claims; connections that are broken, outdated or
- * not idle are closed.
+ * not idle are closed, and the idle ones the idle policy does not keep.
  */
 static void
 end_of_xact(void)
 {
-	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
-	dlist_mutable_iter iter;
+	dlist_iter	iter;
+	dlist_mutable_iter miter;
+	TimestampTz now = 0;
 
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
+	dlist_foreach(iter, &connectionSets)
 	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
 		int			i;
 
 		for (i = 0; i < set->nslots; i++)
 		{
 			NodeConnection *connection = set->slots[i];
 
+			if (connection->usedInXact && connection->conn != NULL)
+			{
+				if (now == 0)
+					now = GetCurrentTimestamp();
+				connection->lastUsedAt = now;
+			}
+			connection->usedInXact = false;
 			connection->xactDepth = 0;
 			connection->modified = false;
 			connection->nodeWidePin = false;
+			connection->prepared = false;
 			if (connection->conn != NULL &&
 				(connection->invalidated || connection->changingXactState ||
 				 PQstatus(connection->conn) != CONNECTION_OK ||
@@ -1488,11 +2326,50 @@ end_of_xact(void)
 		set->xactFailed = false;
 	}
 
-	dlist_foreach_modify(iter, &liveClaims)
-		orphan_claim(dlist_container(ConnectionClaim, listNode, iter.cur));
+	dlist_foreach_modify(miter, &liveClaims)
+		orphan_claim(dlist_container(ConnectionClaim, listNode, miter.cur));
+
+	release_unopened_slots();
+	(void) close_idle_connections(false);
+
+	/* sets that nothing leads to any more and that hold no connection */
+	dlist_foreach_modify(miter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, miter.cur);
+		bool		empty = set->routes == 0;
+		int			i;
+
+		for (i = 0; i < set->nslots && empty; i++)
+			empty = set->slots[i]->conn == NULL;
+		if (empty)
+		{
+			dlist_delete(&set->listNode);
+			MemoryContextDelete(set->context);
+		}
+	}
 
 	shardPins = NULL;			/* its memory goes with the transaction */
 	xactGotConnection = false;
+	xactPrepared = false;
+}
+
+/*
+ * test_fault_sleep stops here for shardexec.test_2pc_fault, for a test to
+ * kill the server (it runs with interrupts held after the local commit).
+ */
+static void
+test_fault_sleep(const char *where)
+{
+	int			i;
+
+	elog(LOG, "shardexec.test_2pc_fault: sleeping %s", where);
+	for (i = 0; i < 3000; i++)
+	{
+		pg_usleep(100 * 1000L);
+		if (!INTERRUPTS_CAN_BE_PROCESSED())
+			continue;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -1518,6 +2395,10 @@ connection_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_COMMIT:
+			if (xactPrepared)
+				commit_prepared_transactions();
+			end_of_xact();
+			break;
 		case XACT_EVENT_PREPARE:
 			end_of_xact();
 			break;
@@ -1538,9 +2419,8 @@ static void
 connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							SubTransactionId parentSubid, void *arg)
 {
-	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
-	dlist_mutable_iter iter;
+	dlist_iter	iter;
+	dlist_mutable_iter miter;
 	NodeConnection **targets;
 	ParallelCommand *commands;
 	int			curlevel;
@@ -1554,15 +2434,15 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (xactGotConnection)
 	{
 		curlevel = GetCurrentTransactionNestLevel();
-		hash_seq_init(&scan, connectionHash);
-		while ((set = hash_seq_search(&scan)) != NULL)
-			max += set->nslots;
+		dlist_foreach(iter, &connectionSets)
+			max += dlist_container(ConnectionSet, listNode, iter.cur)->nslots;
 		targets = palloc(sizeof(NodeConnection *) * Max(max, 1));
 		commands = palloc0(sizeof(ParallelCommand) * Max(max, 1));
 
-		hash_seq_init(&scan, connectionHash);
-		while ((set = hash_seq_search(&scan)) != NULL)
+		dlist_foreach(iter, &connectionSets)
 		{
+			ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+
 			for (i = 0; i < set->nslots; i++)
 			{
 				NodeConnection *connection = set->slots[i];
@@ -1616,9 +2496,9 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 	}
 
-	dlist_foreach_modify(iter, &liveClaims)
+	dlist_foreach_modify(miter, &liveClaims)
 	{
-		ConnectionClaim *claim = dlist_container(ConnectionClaim, listNode, iter.cur);
+		ConnectionClaim *claim = dlist_container(ConnectionClaim, listNode, miter.cur);
 
 		if (claim->subid != mySubid)
 			continue;
@@ -1627,26 +2507,39 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		else
 			orphan_claim(claim);
 	}
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		release_unopened_slots();
 }
 
 /*
- * connection_inval_callback marks the connections built from a changed
- * foreign server or user mapping.  A hash value of 0 means "all".
+ * connection_inval_callback drops the routes that a changed foreign
+ * server or user mapping may affect, and marks their connections, which
+ * are closed once idle.  A hash value of 0 means "all".
  */
 static void
 connection_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	ConnectionSet *set;
+	Route	   *route;
+	dlist_iter	iter;
 
-	hash_seq_init(&scan, connectionHash);
-	while ((set = hash_seq_search(&scan)) != NULL)
+	invalidations++;
+	hash_seq_init(&scan, routeHash);
+	while ((route = hash_seq_search(&scan)) != NULL)
 	{
+		if (hashvalue == 0 || cacheid == USERMAPPINGOID ||
+			route->serverHashValue == hashvalue)
+			route->valid = false;
+	}
+
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
 		int			i;
 
-		if (!(hashvalue == 0 ||
-			  (cacheid == FOREIGNSERVEROID && set->serverHashValue == hashvalue) ||
-			  cacheid == USERMAPPINGOID))
+		if (!(hashvalue == 0 || cacheid == USERMAPPINGOID ||
+			  GetSysCacheHashValue1(FOREIGNSERVEROID,
+									ObjectIdGetDatum(set->serverId)) == hashvalue))
 			continue;
 		for (i = 0; i < set->nslots; i++)
 		{
@@ -1655,10 +2548,83 @@ connection_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 			if (connection->conn == NULL)
 				continue;
 			if (connection->xactDepth == 0 && connection->claimCount == 0 &&
-				connection->busyClaim == NULL)
+				connection->busyClaim == NULL && !connection->prepared)
 				disconnect(connection);
 			else
 				connection->invalidated = true;
 		}
 	}
+}
+
+/*
+ * shardexec_connections returns this backend's open pooled connections,
+ * for the view shardexec.connections.
+ */
+Datum
+shardexec_connections(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	dlist_iter	iter;
+
+	InitMaterializedSRF(fcinfo, 0);
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+		int			i;
+
+		for (i = 0; i < set->nslots; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+			Datum		values[12];
+			bool		nulls[12];
+			const char *state;
+			Interval   *age;
+			int			port;
+
+			if (connection->conn == NULL)
+				continue;
+			memset(nulls, false, sizeof(nulls));
+			if (PQstatus(connection->conn) != CONNECTION_OK)
+				state = "broken";
+			else if (connection->invalidated)
+				state = "invalidated";
+			else if (connection->busyClaim != NULL)
+				state = "busy";
+			else if (connection->claimCount > 0)
+				state = "claimed";
+			else
+				state = "idle";
+			port = atoi(set->port != NULL ? set->port : PQport(connection->conn));
+
+			values[0] = DirectFunctionCall1(namein, CStringGetDatum(set->nodeName));
+			values[1] = CStringGetTextDatum(set->host != NULL ? set->host :
+											PQhost(connection->conn));
+			values[2] = Int32GetDatum(port > 0 ? port : 5432);
+			values[3] = CStringGetTextDatum(set->user != NULL ? set->user : "");
+			values[4] = CStringGetTextDatum(set->displayKey);
+			values[5] = CStringGetTextDatum(state);
+			values[6] = Int32GetDatum(connection->claimCount);
+			values[7] = BoolGetDatum(connection->xactDepth > 0);
+			age = palloc0(sizeof(Interval));
+			age->time = now - connection->connectedAt;
+			values[8] = IntervalPGetDatum(age);
+			values[9] = Int64GetDatum((int64) connection->uses);
+			values[10] = Int32GetDatum(connection->slot);
+			values[11] = Int32GetDatum(PQbackendPID(connection->conn));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+/*
+ * shardexec_close_idle_connections closes this backend's pooled
+ * connections that no statement holds and that are in no remote
+ * transaction, and returns how many it closed.
+ */
+Datum
+shardexec_close_idle_connections(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(close_idle_connections(true));
 }

@@ -18,9 +18,10 @@
  * ExecuteParallelCommands and CleanUpConnections run one command on each
  * of many connections at once (the remote transaction commands of
  * connection.c: session settings, START TRANSACTION, COMMIT, ROLLBACK,
- * savepoints), as a small state machine per connection (drain what is
- * left, send, flush, read) driven by WaitForSockets, a WaitEventSet over
- * their sockets with the latch and postmaster death.  The first raises
+ * savepoints, PREPARE TRANSACTION, COMMIT PREPARED, SHOW), as a small
+ * state machine per connection (drain what is left, send, flush, read)
+ * driven by WaitForSockets, a WaitEventSet over their sockets with the
+ * latch and postmaster death.  The first raises
  * the first error once every command has finished; the second, for
  * cleanup after an error or a cancel, never raises an error of its own,
  * sends cancel requests where asked, and gives up at a deadline, so that
@@ -551,6 +552,10 @@ command_step(ParallelCommand *command, CommandState *state, bool *hadError,
 					command->ok = !*hadError;
 					return 0;
 				}
+				if (PQresultStatus(res) == PGRES_TUPLES_OK && command->wantValue &&
+					PQntuples(res) > 0 && PQnfields(res) > 0)
+					command->value = PQgetisnull(res, 0, 0) ? NULL :
+						pstrdup(PQgetvalue(res, 0, 0));
 				if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 					PQresultStatus(res) != PGRES_TUPLES_OK)
 				{
@@ -615,6 +620,7 @@ run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
 
 		commands[i].ok = false;
 		commands[i].received = false;
+		commands[i].value = NULL;
 		if (conn == NULL || PQstatus(conn) != CONNECTION_OK ||
 			PQsetnonblocking(conn, 1) != 0)
 		{

@@ -38,7 +38,10 @@
  * A statement claims all its connections, on every node, in one call
  * (ClaimNodeConnections): the missing ones are opened in parallel under
  * one shardexec.connect_timeout, and a statement never waits holding
- * some connections for others.
+ * some connections for others.  A node at shardexec.max_shared_pool_size
+ * may grant fewer connections than wanted (at least one, and every
+ * pinned one): the units are dealt out only once the claim is made, over
+ * the connections granted, so such a node runs connection-strict.
  *
  * Execution.  One WaitEventSet holds the latch, postmaster death and the
  * socket of every connection of every node that has something to do:
@@ -182,7 +185,9 @@ struct NodeExecution
 	int			nunits;
 	ConnectionExecution *connections;
 	ConnectionClaim *claims;	/* one per connection, made in place */
-	int			nconnections;
+	int			nconnections;	/* wanted, then granted by the claim */
+	int			npinned;		/* connections [0, npinned) are required */
+	int		   *requiredSlots;	/* per unit: slot it must use, or -1 */
 	int			activeConnections;
 	uint64		rows;
 	instr_time	startTime;
@@ -245,6 +250,8 @@ struct DistributedExecution
 static void plan_node(DistributedExecution *execution, NodeExecution *node);
 static bool binary_transfer_possible(TupleDesc tupdesc);
 static void prepare_conversion(DistributedExecution *execution);
+static void deal_units(NodeExecution *node);
+static void claim_connections(DistributedExecution *execution);
 static void start_units(DistributedExecution *execution);
 static void send_unit(DistributedExecution *execution, ConnectionExecution *c,
 					  UnitExecution *u);
@@ -397,10 +404,7 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 	{
 		plan_node(execution, &execution->nodes[i]);
 		nconnections += execution->nodes[i].nconnections;
-		if (execution->nodes[i].connectionStrict)
-			storedUnits += execution->nodes[i].nunits;
 	}
-	execution->storeKBytes = Max(MIN_STORE_KBYTES, work_mem / Max(storedUnits, 1));
 
 	if (execution->nkeys > 0)
 	{
@@ -415,7 +419,11 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 	execution->values = palloc0(sizeof(Datum) * Max(tupdesc->natts, 1));
 	execution->nulls = palloc0(sizeof(bool) * Max(tupdesc->natts, 1));
 
-	/* every connection, flat, for the wait loop */
+	/*
+	 * every connection, flat, for the wait loop: all those wanted until
+	 * the claim (so that an error releases what was claimed), then those
+	 * granted
+	 */
 	execution->connections = palloc(sizeof(ConnectionExecution *) * Max(nconnections, 1));
 	execution->waitConnections = palloc(sizeof(ConnectionExecution *) *
 										Max(nconnections, 1));
@@ -430,6 +438,22 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 			execution->connections[execution->nconnections++] = &node->connections[j];
 	}
 
+	claim_connections(execution);
+
+	execution->nconnections = 0;
+	for (i = 0; i < execution->nnodes; i++)
+	{
+		NodeExecution *node = &execution->nodes[i];
+		int			j;
+
+		deal_units(node);
+		if (node->connectionStrict)
+			storedUnits += node->nunits;
+		for (j = 0; j < node->nconnections; j++)
+			execution->connections[execution->nconnections++] = &node->connections[j];
+	}
+	execution->storeKBytes = Max(MIN_STORE_KBYTES, work_mem / Max(storedUnits, 1));
+
 	start_units(execution);
 
 	MemoryContextSwitchTo(oldContext);
@@ -437,45 +461,48 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 }
 
 /*
- * plan_node chooses node's connections and mode, and deals its units out
- * to the connections: units pinned to a connection by the transaction's
- * writes go to it, the others to the connection with the fewest units.
+ * plan_node chooses how many connections node wants: those that units
+ * pinned by the transaction's writes must use, plus up to
+ * shardexec.max_connections_per_query in all for the other units.
  */
 static void
 plan_node(DistributedExecution *execution, NodeExecution *node)
 {
 	int			u = node->nunits;
 	int			m = Max(ShardexecMaxConnectionsPerQuery, 1);
-	int		   *required = palloc(sizeof(int) * u);
-	int		   *pinnedSlots = palloc(sizeof(int) * u);
+	int		   *pinnedSlots = palloc(sizeof(int) * Max(u, 1));
 	int			npinned = 0;
 	int			unpinned = 0;
 	int			extra;
 	int			nconnections;
 	int			i;
 
+	node->requiredSlots = palloc(sizeof(int) * Max(u, 1));
 	for (i = 0; i < u; i++)
 	{
 		int			j;
 		bool		known = false;
+		int			required;
 
-		required[i] = RequiredConnectionSlot(&node->node, node->units[i]->unit->shardId);
-		if (required[i] < 0)
+		required = RequiredConnectionSlot(&node->node, node->units[i]->unit->shardId);
+		node->requiredSlots[i] = required;
+		if (required < 0)
+		{
+			unpinned++;
 			continue;
+		}
 		for (j = 0; j < npinned; j++)
-			known |= (pinnedSlots[j] == required[i]);
+			known |= (pinnedSlots[j] == required);
 		if (!known)
-			pinnedSlots[npinned++] = required[i];
+			pinnedSlots[npinned++] = required;
 	}
 
-	/* the pinned connections, plus up to m in all for the other units */
-	for (i = 0; i < u; i++)
-		unpinned += (required[i] < 0);
 	extra = Min(unpinned, Max(m - npinned, 0));
 	nconnections = npinned + extra;
+	node->npinned = npinned;
 	node->nconnections = nconnections;
-	node->connections = palloc0(sizeof(ConnectionExecution) * nconnections);
-	node->claims = palloc0(sizeof(ConnectionClaim) * nconnections);
+	node->connections = palloc0(sizeof(ConnectionExecution) * Max(nconnections, 1));
+	node->claims = palloc0(sizeof(ConnectionClaim) * Max(nconnections, 1));
 	for (i = 0; i < nconnections; i++)
 	{
 		ConnectionExecution *c = &node->connections[i];
@@ -483,42 +510,50 @@ plan_node(DistributedExecution *execution, NodeExecution *node)
 		c->node = node;
 		c->claim = &node->claims[i];
 		c->requiredSlot = i < npinned ? pinnedSlots[i] : -1;
-		c->units = palloc(sizeof(UnitExecution *) * u);
+		c->units = palloc(sizeof(UnitExecution *) * Max(u, 1));
 	}
+	pfree(pinnedSlots);
+}
 
-	/* pinned units first */
-	for (i = 0; i < u; i++)
-	{
-		int			j;
+/*
+ * deal_units deals node's units out to the connections the claim granted
+ * and chooses the node's mode: pinned units go to their connection, the
+ * others to the connection with the fewest units, on connections of
+ * their own if any were granted.  A node whose connections end up with
+ * more than one unit each is connection-strict.
+ */
+static void
+deal_units(NodeExecution *node)
+{
+	int			nconnections = node->nconnections;
+	int			npinned = node->npinned;
+	int			first = nconnections > npinned ? npinned : 0;
+	int			i;
 
-		if (required[i] < 0)
-			continue;
-		for (j = 0; j < npinned; j++)
-		{
-			if (pinnedSlots[j] == required[i])
-			{
-				ConnectionExecution *c = &node->connections[j];
-
-				c->units[c->nunits++] = node->units[i];
-				node->units[i]->connection = c;
-			}
-		}
-	}
-	/* then the others, evenly, on connections of their own if any */
-	for (i = 0; i < u; i++)
+	for (i = 0; i < node->nunits; i++)
 	{
 		ConnectionExecution *best = NULL;
 		int			j;
 
-		if (required[i] >= 0)
-			continue;
-		for (j = nconnections - 1; j >= (extra > 0 ? npinned : 0); j--)
+		if (node->requiredSlots[i] >= 0)
 		{
-			ConnectionExecution *c = &node->connections[j];
-
-			if (best == NULL || c->nunits < best->nunits)
-				best = c;
+			for (j = 0; j < npinned && best == NULL; j++)
+			{
+				if (node->connections[j].requiredSlot == node->requiredSlots[i])
+					best = &node->connections[j];
+			}
 		}
+		else
+		{
+			for (j = nconnections - 1; j >= first; j--)
+			{
+				ConnectionExecution *c = &node->connections[j];
+
+				if (best == NULL || c->nunits < best->nunits)
+					best = c;
+			}
+		}
+		Assert(best != NULL);
 		best->units[best->nunits++] = node->units[i];
 		node->units[i]->connection = best;
 	}
@@ -529,11 +564,8 @@ plan_node(DistributedExecution *execution, NodeExecution *node)
 		if (node->connections[i].nunits > 1)
 			node->connectionStrict = true;
 	}
-	for (i = 0; i < u; i++)
+	for (i = 0; i < node->nunits; i++)
 		node->units[i]->store = node->connectionStrict;
-
-	pfree(required);
-	pfree(pinnedSlots);
 }
 
 /*
@@ -602,15 +634,16 @@ prepare_conversion(DistributedExecution *execution)
 }
 
 /*
- * start_units claims every connection of the statement at once, then
- * sends every unit: a connection with several units sends them in one
- * pipeline (unless shardexec.use_pipeline is off, in which case it sends
- * them one at a time).
+ * claim_connections claims every connection of the statement at once.  A
+ * node at shardexec.max_shared_pool_size may grant fewer than it wants
+ * (the required ones, and at least one): its nconnections becomes the
+ * number granted.
  */
 static void
-start_units(DistributedExecution *execution)
+claim_connections(DistributedExecution *execution)
 {
 	List	   *requests = NIL;
+	ListCell   *lc;
 	int			i;
 
 	for (i = 0; i < execution->nnodes; i++)
@@ -629,6 +662,26 @@ start_units(DistributedExecution *execution)
 		requests = lappend(requests, request);
 	}
 	ClaimNodeConnections(requests, finish_connection_work, execution);
+
+	i = 0;
+	foreach(lc, requests)
+	{
+		ConnectionRequest *request = lfirst(lc);
+
+		Assert(request->granted >= execution->nodes[i].npinned);
+		execution->nodes[i++].nconnections = request->granted;
+	}
+}
+
+/*
+ * start_units sends every unit: a connection with several units sends
+ * them in one pipeline (unless shardexec.use_pipeline is off, in which
+ * case it sends them one at a time).
+ */
+static void
+start_units(DistributedExecution *execution)
+{
+	int			i;
 
 	for (i = 0; i < execution->nnodes; i++)
 	{

@@ -3,10 +3,15 @@
  * connection.h
  *		  Connections to nodes, remote transactions and remote commands.
  *
- * src/connection/connection.c owns the backend's connections and the
- * remote transactions that follow the local one; remote_command.c sends
- * commands, waits for results without blocking interrupts and reports
- * remote errors with the node name and the remote SQL.
+ * src/connection/connection.c owns the backend's pool of connections and
+ * the remote transactions that follow the local one (one-phase or
+ * two-phase commit); shared_pool.c counts every backend's connections per
+ * node in shared memory and caps them; transaction_recovery.c keeps the
+ * commit records of two-phase commits and resolves prepared transactions
+ * left on the nodes (a function and a background worker);
+ * remote_command.c sends commands, waits for results without blocking
+ * interrupts and reports remote errors with the node name and the remote
+ * SQL.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,12 +38,14 @@ typedef enum ConnectionPurpose
 struct ConnectionSet;
 struct ConnectionClaim;
 
+/* room for a prepared transaction's name (see PreparedTransactionGid) */
+#define SHARDEXEC_GID_SIZE 128
+
 /*
- * NodeConnection is one connection of the backend's connection set to a
- * node for one user (see connection.c).  Its slot number is stable for
- * the life of the backend, so a transaction can come back to "the same
- * connection" by slot.  Only connection.c changes the fields; the
- * executor reads conn and nodeName.
+ * NodeConnection is one connection of a connection set of the pool (see
+ * connection.c).  Its slot number is stable for the life of the set, so
+ * a transaction can come back to "the same connection" by slot.  Only
+ * connection.c changes the fields; the executor reads conn and nodeName.
  */
 typedef struct NodeConnection
 {
@@ -59,9 +66,18 @@ typedef struct NodeConnection
 	bool		configured;		/* session settings sent */
 	bool		invalidated;	/* server or user mapping changed */
 
-	/* for the pool view to come */
+	/* the pool */
+	bool		counted;		/* holds a slot of the node's shared count */
+	bool		usedInXact;		/* used in the current transaction */
 	TimestampTz connectedAt;
-	uint64		uses;			/* claims and GetNodeConnection calls */
+	TimestampTz lastUsedAt;		/* end of the last transaction that used it */
+	uint64		uses;			/* claims and single-connection uses */
+
+	/* two-phase commit */
+	bool		preparedChecked;	/* max_prepared_transactions was asked */
+	bool		preparedAllowed;	/* ... and is above zero */
+	bool		prepared;		/* gid is prepared on the node */
+	char		gid[SHARDEXEC_GID_SIZE];
 } NodeConnection;
 
 /*
@@ -90,11 +106,14 @@ typedef struct ConnectionClaim
 } ConnectionClaim;
 
 /*
- * ConnectionRequest asks ClaimNodeConnections for count connections to
- * node.  requiredSlots[i] is a slot that must be used (the transaction
+ * ConnectionRequest asks ClaimNodeConnections for up to count connections
+ * to node.  requiredSlots[i] is a slot that must be used (the transaction
  * wrote through it, see RequiredConnectionSlot) or -1 for any connection
- * that no other statement holds; required slots are distinct.  claims
- * (count entries, caller's memory) are filled in.
+ * that no other statement holds; required slots are distinct and come
+ * first.  claims (count entries, caller's memory) are filled in; granted
+ * says how many, at least one and every required slot (fewer than count
+ * when the node is at shardexec.max_shared_pool_size): claims[0 ..
+ * granted - 1] are live, the rest untouched.
  */
 typedef struct ConnectionRequest
 {
@@ -102,6 +121,7 @@ typedef struct ConnectionRequest
 	int			count;
 	const int  *requiredSlots;
 	ConnectionClaim *claims;
+	int			granted;		/* out */
 } ConnectionRequest;
 
 /*
@@ -114,19 +134,22 @@ typedef struct ParallelCommand
 	const char *nodeName;
 	const char *sql;			/* NULL: only bring the connection to idle */
 	bool		cancel;			/* CleanUpConnections: cancel work in flight */
-	bool		ok;				/* out: succeeded (CleanUpConnections) */
+	bool		wantValue;		/* keep the first value of the last row set */
+	bool		ok;				/* out: succeeded */
 	bool		received;		/* out: results of earlier work arrived */
+	char	   *value;			/* out: with wantValue, that value, or NULL */
 } ParallelCommand;
 
 /* connection.c */
 extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose);
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);
+extern PGconn *ConnectToNodeWithName(ShardexecNode *node, const char *applicationName);
 extern void MarkConnectionModified(PGconn *conn);
 extern PGconn *GetShardConnection(ShardexecNode *node, int64 shardId);
 extern void MarkShardModified(PGconn *conn, int64 shardId);
 extern int	RequiredConnectionSlot(ShardexecNode *node, int64 shardId);
-extern void ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
+extern int	ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 								 void *finishArg);
 extern void SetConnectionClaimBusy(ConnectionClaim *claim, bool busy);
 extern void ReleaseConnectionClaim(ConnectionClaim *claim);
@@ -135,6 +158,19 @@ extern void AbandonConnectionWork(NodeConnection **connections,
 								  const bool *receiving, int n,
 								  bool statementFailed);
 extern void DiscardNodeConnection(NodeConnection *connection);
+
+/* shared_pool.c */
+extern int	SharedPoolReserve(Oid serverId, int wanted);
+extern bool SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts,
+								 long timeoutMs);
+extern void SharedPoolRelease(Oid serverId, int count);
+extern bool SharedPoolAtCap(Oid serverId);
+extern int	SharedPoolCount(Oid serverId);
+
+/* transaction_recovery.c */
+extern char *PreparedTransactionGidPrefix(void);
+extern void InsertTransactionRecords(int n, char **gids, int32 *nodeIds);
+extern int	RecoverPreparedTransactions(bool wait);
 
 /* remote_command.c */
 extern void SendRemoteQuery(PGconn *conn, const char *nodeName, const char *sql,
