@@ -54,6 +54,7 @@
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "parser/parse_func.h"
+#include "parser/parse_oper.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -95,6 +96,8 @@ static void add_worker_column(SplitContext *split, Expr *expr, const char *name,
 static bool is_dist_column(Node *expr, RouterAnalysis *analysis);
 static bool collect_aggrefs(Node *node, List **aggrefs);
 static bool combine_aggregate(SplitContext *split, Aggref *agg);
+static bool duplicates_irrelevant(List *aggrefs);
+static void group_by_every_column(Query *worker);
 static char *build_master_sql(SplitContext *split, WorkerMode mode,
 							  int id, const char **failure);
 
@@ -290,6 +293,71 @@ combine_aggregate(SplitContext *split, Aggref *agg)
 	split->substitutions = lappend(split->substitutions, agg);
 	split->substitutions = lappend(split->substitutions, text);
 	return true;
+}
+
+/*
+ * duplicates_irrelevant says whether every aggregate gives the same result
+ * when its input rows are deduplicated.
+ */
+static bool
+duplicates_irrelevant(List *aggrefs)
+{
+	ListCell   *lc;
+
+	foreach(lc, aggrefs)
+	{
+		Aggref	   *agg = lfirst(lc);
+		char	   *name;
+
+		if (agg->aggdistinct != NIL)
+			continue;
+		name = get_func_name(agg->aggfnoid);
+		if (agg->aggorder != NIL || agg->aggkind != AGGKIND_NORMAL ||
+			get_func_namespace(agg->aggfnoid) != PG_CATALOG_NAMESPACE ||
+			!(strcmp(name, "min") == 0 || strcmp(name, "max") == 0 ||
+			  strcmp(name, "bool_and") == 0 || strcmp(name, "bool_or") == 0 ||
+			  strcmp(name, "every") == 0 || strcmp(name, "bit_and") == 0 ||
+			  strcmp(name, "bit_or") == 0))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * group_by_every_column makes the worker query group by all its columns,
+ * when every column's type can be grouped.
+ */
+static void
+group_by_every_column(Query *worker)
+{
+	List	   *groupClause = NIL;
+	ListCell   *lc;
+	Index		ref = 0;
+
+	foreach(lc, worker->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+		Oid			sortop;
+		Oid			eqop;
+		bool		hashable;
+		SortGroupClause *sgc;
+
+		get_sort_group_operators(exprType((Node *) tle->expr), false, false, false,
+								 &sortop, &eqop, NULL, &hashable);
+		if (!OidIsValid(eqop))
+			return;
+		sgc = makeNode(SortGroupClause);
+		sgc->tleSortGroupRef = ++ref;
+		sgc->eqop = eqop;
+		sgc->sortop = sortop;
+		sgc->nulls_first = false;
+		sgc->hashable = hashable;
+		groupClause = lappend(groupClause, sgc);
+	}
+	ref = 0;
+	foreach(lc, worker->targetList)
+		((TargetEntry *) lfirst(lc))->ressortgroupref = ++ref;
+	worker->groupClause = groupClause;
 }
 
 /*
@@ -599,6 +667,15 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
 				if (!seen)
 					add_worker_column(&split, (Expr *) var, "col", 0, true);
 			}
+
+			/*
+			 * When no aggregate cares how often a value occurs (DISTINCT
+			 * aggregates, min, max, bool and bit aggregates, plain
+			 * grouping), each shard sends every combination of values once.
+			 */
+			if (!query->hasWindowFuncs && duplicates_irrelevant(aggrefs) &&
+				worker->targetList != NIL)
+				group_by_every_column(worker);
 		}
 	}
 
