@@ -150,6 +150,14 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'shardexec_remote_scan'
 LANGUAGE C STRICT;
 
+/*
+ * Concatenates arrays: how the coordinator combines the shards' array_agg.
+ */
+CREATE AGGREGATE array_cat_agg(anycompatiblearray) (
+    SFUNC = pg_catalog.array_cat,
+    STYPE = anycompatiblearray
+);
+
 CREATE FUNCTION shard_table_name(table_name regclass, shard_id bigint)
 RETURNS text
 AS 'MODULE_PATHNAME', 'shardexec_shard_table_name'

@@ -54,6 +54,7 @@
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "parser/parse_func.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
@@ -236,10 +237,90 @@ combine_aggregate(SplitContext *split, Aggref *agg)
 		agg->aggvariadic || agg->aggkind != AGGKIND_NORMAL ||
 		get_func_namespace(agg->aggfnoid) != PG_CATALOG_NAMESPACE)
 		return false;
+	/* string_agg(x, constant delimiter): the shards' strings joined */
+	if (strcmp(name, "string_agg") == 0 && list_length(agg->args) == 2 &&
+		IsA(((TargetEntry *) lsecond(agg->args))->expr, Const))
+	{
+		MasterDeparse *md = BeginMasterDeparse(split->query, NIL);
+		StringInfoData delimiter;
+
+		initStringInfo(&delimiter);
+		MasterDeparseExpr(md, &delimiter, (Node *) ((TargetEntry *) lsecond(agg->args))->expr);
+		if (MasterDeparseFailure(md) != NULL)
+			return false;
+		add_worker_column(split, (Expr *) agg, "string_agg", 0, false);
+		text = psprintf("pg_catalog.string_agg(remote_scan.c%d, %s)", first, delimiter.data);
+		split->substitutions = lappend(split->substitutions, agg);
+		split->substitutions = lappend(split->substitutions, text);
+		return true;
+	}
 	if (!agg->aggstar && list_length(agg->args) != 1)
 		return false;
 
-	if (strcmp(name, "count") == 0)
+	if (strcmp(name, "array_agg") == 0)
+	{
+		/* the shards' arrays concatenated */
+		add_worker_column(split, (Expr *) agg, "array_agg", 0, false);
+		text = psprintf("shardexec.array_cat_agg(remote_scan.c%d)", first);
+	}
+	else if ((strcmp(name, "var_samp") == 0 || strcmp(name, "variance") == 0 ||
+			  strcmp(name, "var_pop") == 0 || strcmp(name, "stddev_samp") == 0 ||
+			  strcmp(name, "stddev") == 0 || strcmp(name, "stddev_pop") == 0) &&
+			 agg->aggtype == NUMERICOID)
+	{
+		/*
+		 * Variance from count, sum and sum of squares, computed with the
+		 * numeric operations, scales and division PostgreSQL's own
+		 * numeric variance uses, so the result is the same to the digit;
+		 * a standard deviation is the square root rounded to the
+		 * variance's scale (taken with 30 more digits first).
+		 */
+		Expr	   *arg = ((TargetEntry *) linitial(agg->args))->expr;
+		Expr	   *x = (Expr *) coerce_to_target_type(NULL, (Node *) arg, exprType((Node *) arg),
+													   NUMERICOID, -1, COERCION_EXPLICIT,
+													   COERCE_EXPLICIT_CAST, -1);
+		Oid			times = OpernameGetOprid(list_make1(makeString("*")), NUMERICOID, NUMERICOID);
+		Aggref	   *count = make_partial_aggref(agg, "count", false);
+		Aggref	   *sum = copyObject(agg);
+		Aggref	   *squares;
+		OpExpr	   *square;
+		bool		sample = strcmp(name, "var_pop") != 0 && strcmp(name, "stddev_pop") != 0;
+		bool		root = strncmp(name, "stddev", 6) == 0;
+		char	   *n;
+		char	   *sx;
+		char	   *sx2;
+		char	   *variance;
+
+		if (x == NULL || count == NULL || !OidIsValid(times))
+			return false;
+		sum->aggfnoid = F_SUM_NUMERIC;
+		sum->aggtype = NUMERICOID;
+		sum->aggargtypes = list_make1_oid(NUMERICOID);
+		sum->args = list_make1(makeTargetEntry(x, 1, NULL, false));
+		squares = copyObject(sum);
+		square = (OpExpr *) make_opclause(times, NUMERICOID, false, copyObject(x), copyObject(x),
+										  InvalidOid, InvalidOid);
+		set_opfuncid(square);
+		squares->args = list_make1(makeTargetEntry((Expr *) square, 1, NULL, false));
+
+		add_worker_column(split, (Expr *) count, "count", 0, false);
+		add_worker_column(split, (Expr *) sum, "sum", 0, false);
+		add_worker_column(split, (Expr *) squares, "squares", 0, false);
+		n = psprintf("pg_catalog.sum(remote_scan.c%d)::numeric", first);
+		sx = psprintf("pg_catalog.sum(remote_scan.c%d)", first + 1);
+		sx2 = psprintf("pg_catalog.sum(remote_scan.c%d)", first + 2);
+		variance = psprintf("((%s * %s - %s * %s) / (%s * %s))", n, sx2, sx, sx, n,
+							sample ? psprintf("(%s - 1)", n) : n);
+		text = psprintf("(CASE WHEN %s %s THEN NULL::numeric "
+						"WHEN %s * %s - %s * %s <= 0 THEN 0::numeric ELSE %s END)",
+						n, sample ? "<= 1" : "= 0",
+						n, sx2, sx, sx,
+						root ?
+						psprintf("pg_catalog.round(pg_catalog.sqrt(%s * 1.000000000000000000000000000000), pg_catalog.scale(%s))",
+								 variance, variance) :
+						variance);
+	}
+	else if (strcmp(name, "count") == 0)
 	{
 		add_worker_column(split, (Expr *) agg, "count", 0, false);
 		text = psprintf("COALESCE(pg_catalog.sum(remote_scan.c%d), 0)::bigint", first);
