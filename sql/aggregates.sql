@@ -61,5 +61,23 @@ SELECT pg_temp.remote('SELECT count(DISTINCT s) FROM m');
 SELECT pg_temp.same('SELECT string_agg(s, '','' ORDER BY k) FROM m WHERE g = 3');
 SELECT pg_temp.same('SELECT g, percentile_cont(0.5) WITHIN GROUP (ORDER BY n) FROM m GROUP BY g');
 
+-- ORDER BY + LIMIT: a top-N per shard, merged in order by the executor
+-- (no Sort on the coordinator), the LIMIT applied at the end
+CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    PERFORM set_config('search_path', 'agg_dist', true);
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        IF line !~ 'Remote SQL|Node:' THEN
+            RETURN NEXT line;
+        END IF;
+    END LOOP;
+END $$;
+SELECT pg_temp.plan('SELECT k, n FROM m ORDER BY n DESC NULLS LAST, k LIMIT 5 OFFSET 2');
+SELECT pg_temp.same('SELECT k, n FROM m ORDER BY n DESC NULLS LAST, k LIMIT 5 OFFSET 2');
+SELECT pg_temp.remote('SELECT k, n FROM m ORDER BY n DESC NULLS LAST, k LIMIT 5 OFFSET 2');
+SELECT pg_temp.same('SELECT s, k FROM m WHERE g = 2 ORDER BY s COLLATE "C", k DESC LIMIT 7');
+
 DROP SCHEMA agg_dist CASCADE;
 DROP SCHEMA agg_local CASCADE;

@@ -30,6 +30,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "nodes/pathnodes.h"
 #include "parser/parsetree.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -47,6 +48,7 @@
 #define PRIVATE_PIN_COLLATION 5
 #define PRIVATE_MULTI_SHARD 6
 #define PRIVATE_SHARD_INDEXES 7
+#define PRIVATE_MERGE 8
 
 static Plan *plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel,
 								   CustomPath *best_path, List *tlist,
@@ -70,6 +72,7 @@ typedef struct DistributedScanState
 	ShardPin	pin;
 	List	   *units;			/* ExecutionUnit */
 	List	   *laterUnits;		/* run after the first copy's unit */
+	ExecutionMerge *merge;		/* the units' rows are merged in this order */
 	DistributedExecution *execution;
 } DistributedScanState;
 
@@ -270,11 +273,70 @@ IsRemoteScanFunction(RangeTblEntry *rte, int *id)
  */
 CustomPath *
 CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel, Query *workerQuery,
-						 Oid anchorRelid, List *shardIndexes)
+						 Oid anchorRelid, List *shardIndexes, bool sorted)
 {
 	CustomPath *path = makeNode(CustomPath);
 	DistTableEntry *entry = LookupDistTable(anchorRelid);
 	double		units = entry != NULL ? entry->shardCount : 1;
+	List	   *merge = NIL;
+	List	   *pathkeys = NIL;
+
+	/*
+	 * The shards sort by the coordinator query's ORDER BY: the scan merges
+	 * their streams (a k-way merge in the executor) and says it yields
+	 * that order, so no Sort is planned above it.
+	 */
+	if (sorted && root->sort_pathkeys != NIL)
+	{
+		List	   *attnums = NIL;
+		List	   *sortops = NIL;
+		List	   *collations = NIL;
+		List	   *nullsFirst = NIL;
+		ListCell   *lc;
+		bool		ok = true;
+
+		foreach(lc, root->sort_pathkeys)
+		{
+			PathKey    *pathkey = lfirst(lc);
+			EquivalenceClass *ec = pathkey->pk_eclass;
+			Var		   *var = NULL;
+			ListCell   *mc;
+			Oid			sortop;
+
+			foreach(mc, ec->ec_members)
+			{
+				EquivalenceMember *em = lfirst(mc);
+				Expr	   *expr = em->em_expr;
+
+				while (IsA(expr, RelabelType))
+					expr = ((RelabelType *) expr)->arg;
+				if (IsA(expr, Var) && ((Var *) expr)->varno == rel->relid &&
+					((Var *) expr)->varlevelsup == 0)
+					var = (Var *) expr;
+			}
+			if (var == NULL || ec->ec_has_volatile)
+			{
+				ok = false;
+				break;
+			}
+			sortop = get_opfamily_member(pathkey->pk_opfamily, var->vartype, var->vartype,
+										 pathkey->pk_strategy);
+			if (!OidIsValid(sortop))
+			{
+				ok = false;
+				break;
+			}
+			attnums = lappend_int(attnums, var->varattno);
+			sortops = lappend_oid(sortops, sortop);
+			collations = lappend_oid(collations, ec->ec_collation);
+			nullsFirst = lappend_int(nullsFirst, pathkey->pk_nulls_first ? 1 : 0);
+		}
+		if (ok)
+		{
+			merge = list_make4(attnums, sortops, collations, nullsFirst);
+			pathkeys = root->sort_pathkeys;
+		}
+	}
 
 	path->path.pathtype = T_CustomScan;
 	path->path.parent = rel;
@@ -282,11 +344,12 @@ CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel, Query *workerQuery,
 	path->path.rows = Max(rel->rows, units);
 	path->path.startup_cost = 100.0;
 	path->path.total_cost = 100.0 + path->path.rows * 0.01;
-	path->path.pathkeys = NIL;
+	path->path.pathkeys = pathkeys;
 	path->flags = 0;
-	path->custom_private = list_make3(copyObject(workerQuery),
+	path->custom_private = list_make4(copyObject(workerQuery),
 									  makeInteger((int) anchorRelid),
-									  list_copy(shardIndexes));
+									  list_copy(shardIndexes),
+									  merge);
 	if (shardIndexes != NIL)
 		units = list_length(shardIndexes);
 	path->methods = &multi_shard_path_methods;
@@ -305,6 +368,7 @@ plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	Query	   *workerQuery = linitial(best_path->custom_private);
 	Oid			anchorRelid = (Oid) intVal(lsecond(best_path->custom_private));
 	List	   *shardIndexes = lthird(best_path->custom_private);
+	List	   *merge = lfourth(best_path->custom_private);
 	List	   *scanTlist = NIL;
 	List	   *private = NIL;
 	ListCell   *lc;
@@ -330,6 +394,7 @@ plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	private = lappend(private, makeInteger(0));
 	private = lappend(private, makeInteger((int) DISTRIBUTED_ALL_SHARDS));
 	private = lappend(private, shardIndexes);
+	private = lappend(private, merge);
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
@@ -391,6 +456,27 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	state->pin.hashFunction = (Oid) intVal(list_nth(private, PRIVATE_PIN_HASH));
 	state->pin.collation = (Oid) intVal(list_nth(private, PRIVATE_PIN_COLLATION));
 	state->kind = (DistributedPlanKind) intVal(list_nth(private, PRIVATE_MULTI_SHARD));
+	if (list_length(private) > PRIVATE_MERGE && list_nth(private, PRIVATE_MERGE) != NIL)
+	{
+		List	   *spec = list_nth(private, PRIVATE_MERGE);
+		List	   *attnums = linitial(spec);
+		int			nkeys = list_length(attnums);
+		int			k;
+
+		state->merge = palloc0(sizeof(ExecutionMerge));
+		state->merge->nkeys = nkeys;
+		state->merge->attnums = palloc(sizeof(AttrNumber) * nkeys);
+		state->merge->sortOperators = palloc(sizeof(Oid) * nkeys);
+		state->merge->collations = palloc(sizeof(Oid) * nkeys);
+		state->merge->nullsFirst = palloc(sizeof(bool) * nkeys);
+		for (k = 0; k < nkeys; k++)
+		{
+			state->merge->attnums[k] = list_nth_int(attnums, k);
+			state->merge->sortOperators[k] = list_nth_oid(lsecond(spec), k);
+			state->merge->collations[k] = list_nth_oid(lthird(spec), k);
+			state->merge->nullsFirst[k] = list_nth_int(lfourth(spec), k) != 0;
+		}
+	}
 	state->modifies = state->query->commandType != CMD_SELECT;
 	/* row locks pin the shard to its connection like writes do */
 	lockRows = state->modifies || state->query->rowMarks != NIL;
@@ -711,7 +797,7 @@ start_execution(DistributedScanState *state)
 		state->laterUnits = list_copy_tail(units, 1);
 		units = list_make1(linitial(units));
 	}
-	state->execution = BeginDistributedExecution(units, tupdesc, NULL, 0, NULL, NULL);
+	state->execution = BeginDistributedExecution(units, tupdesc, state->merge, 0, NULL, NULL);
 }
 
 static TupleTableSlot *

@@ -79,6 +79,7 @@ typedef struct PendingRemoteScan
 	Query	   *workerQuery;
 	Oid			anchorRelid;
 	List	   *shardIndexes;
+	bool		sorted;			/* rows arrive sorted by the query's ORDER BY */
 } PendingRemoteScan;
 
 static List *pendingRemoteScans = NIL;
@@ -668,9 +669,11 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
 			set_opfuncid((OpExpr *) worker->limitCount);
 		}
 		worker->limitOffset = NULL;
-		/* DISTINCT ON keeps the first row by ORDER BY: the shards must sort too */
-		if (query->limitCount == NULL && !query->hasDistinctOn)
-			worker->sortClause = NIL;
+		/*
+		 * The shards sort too (a top-N with LIMIT; DISTINCT ON keeps the
+		 * first row by ORDER BY), so the coordinator merges sorted streams
+		 * instead of sorting them all.
+		 */
 	}
 	else
 	{
@@ -785,6 +788,8 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
 	pending->workerQuery = worker;
 	pending->anchorRelid = analysis->anchorRelid;
 	pending->shardIndexes = analysis->shardIndexes;
+	pending->sorted = mode == WORKER_FULL && query->sortClause != NIL &&
+		query->distinctClause == NIL;
 	pendingRemoteScans = lappend(pendingRemoteScans, pending);
 
 	PG_TRY();
@@ -813,7 +818,7 @@ PlanMultiShardQuery(Query *parse, int cursorOptions, ParamListInfo boundParams,
  */
 bool
 LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid,
-						List **shardIndexes)
+						List **shardIndexes, bool *sorted)
 {
 	PendingRemoteScan *pending;
 
@@ -823,5 +828,6 @@ LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid,
 	*workerQuery = pending->workerQuery;
 	*anchorRelid = pending->anchorRelid;
 	*shardIndexes = pending->shardIndexes;
+	*sorted = pending->sorted;
 	return true;
 }

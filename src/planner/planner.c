@@ -365,8 +365,10 @@ shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		Query	   *workerQuery;
 		Oid			anchorRelid;
 		List	   *shardIndexes;
+		bool		sorted;
 
-		if (!LookupPendingRemoteScan(remoteScanId, &workerQuery, &anchorRelid, &shardIndexes))
+		if (!LookupPendingRemoteScan(remoteScanId, &workerQuery, &anchorRelid, &shardIndexes,
+									 &sorted))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("shardexec.remote_scan() can only be used by shardexec itself")));
@@ -374,7 +376,7 @@ shardexec_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		rel->partial_pathlist = NIL;
 		rel->consider_parallel = false;
 		add_path(rel, (Path *) CreateMultiShardScanPath(root, rel, workerQuery, anchorRelid,
-														shardIndexes));
+														shardIndexes, sorted));
 		return;
 	}
 

@@ -74,7 +74,7 @@ extern PlannedStmt *PlanMultiShardQuery(Query *parse, int cursorOptions,
 										RouterAnalysis *analysis,
 										const char **failure);
 extern bool LookupPendingRemoteScan(int id, Query **workerQuery, Oid *anchorRelid,
-									List **shardIndexes);
+									List **shardIndexes, bool *sorted);
 
 /* router.c */
 extern void AnalyzeRouterQuery(Query *query, RouterAnalysis *analysis);
@@ -96,7 +96,7 @@ extern PlannedStmt *CreateDistributedPlan(Query *query, RouterAnalysis *analysis
 extern bool FlattenRelationRtes(Node *node, List **rtable);
 extern CustomPath *CreateMultiShardScanPath(PlannerInfo *root, RelOptInfo *rel,
 											Query *workerQuery, Oid anchorRelid,
-											List *shardIndexes);
+											List *shardIndexes, bool sorted);
 extern bool IsRemoteScanFunction(RangeTblEntry *rte, int *id);
 
 #endif							/* SHARDEXEC_PLANNER_H */
