@@ -20,7 +20,7 @@
  * do (a node or the coordinator went down in between) is left for
  * recovery, which also deletes the records that are no longer needed.
  *
- * RecoverPreparedTransactions makes one pass.  A transaction being
+ * ResolvePreparedTransactions makes one pass.  A transaction being
  * committed right now must neither be rolled back (it is prepared, but
  * its record is not visible yet) nor lose its record (it is committed,
  * but not prepared yet when we look), so the pass reads in this order:
@@ -209,13 +209,13 @@ InsertTransactionRecords(int n, char **gids, int32 *nodeIds)
 }
 
 /*
- * RecoverPreparedTransactions makes one recovery pass (see the file
+ * ResolvePreparedTransactions makes one recovery pass (see the file
  * header) and returns how many prepared transactions it committed or
  * rolled back.  With wait false, it returns -1 at once if another pass
  * is running in this database.
  */
 int
-RecoverPreparedTransactions(bool wait)
+ResolvePreparedTransactions(bool wait)
 {
 	Oid			recordRel = get_relname_relid("transaction_record", ShardexecSchemaId());
 	const char *prefix = PreparedTransactionGidPrefix();
@@ -239,14 +239,25 @@ RecoverPreparedTransactions(bool wait)
 						   savedSecContext | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		/* 1. P, on every node that answers */
+		/* a copy: the node cache may be rebuilt meanwhile */
 		foreach(lc, ShardexecNodeList())
 		{
+			ShardexecNode *node = lfirst(lc);
 			NodeRecovery *n = palloc0(sizeof(NodeRecovery));
+
+			n->node = palloc(sizeof(ShardexecNode));
+			n->node->nodeId = node->nodeId;
+			n->node->nodeName = pstrdup(node->nodeName);
+			n->node->serverId = node->serverId;
+			nodes = lappend(nodes, n);
+		}
+
+		/* 1. P, on every node that answers */
+		foreach(lc, nodes)
+		{
+			NodeRecovery *n = lfirst(lc);
 			RecoveryStep step = {n, prefix, NULL};
 
-			n->node = lfirst(lc);
-			nodes = lappend(nodes, n);
 			n->reachable = run_guarded(connect_and_list, &step, n->node->nodeName);
 		}
 
@@ -502,9 +513,14 @@ read_records(void)
 		TransactionRecord *record = MemoryContextAllocZero(context,
 														   sizeof(TransactionRecord));
 
+		MemoryContext spiContext;
+
 		record->gid = MemoryContextStrdup(context, SPI_getvalue(tuple, tupdesc, 1));
 		record->nodeId = isnull ? 0 : DatumGetInt32(nodeId);
+		/* the list must outlive SPI's memory */
+		spiContext = MemoryContextSwitchTo(context);
 		records = lappend(records, record);
+		MemoryContextSwitchTo(spiContext);
 	}
 	SPI_finish();
 	return records;
@@ -580,7 +596,7 @@ shardexec_recover_prepared_transactions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"shardexec\" is not created in this database")));
-	PG_RETURN_INT32(RecoverPreparedTransactions(true));
+	PG_RETURN_INT32(ResolvePreparedTransactions(true));
 }
 
 /*
@@ -730,7 +746,7 @@ ShardexecRecoveryWorkerMain(Datum arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "shardexec: recovering prepared transactions");
 	if (ShardexecExtensionLoaded())
-		n = RecoverPreparedTransactions(false);
+		n = ResolvePreparedTransactions(false);
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("shardexec: recovery resolved %d prepared transactions in database \"%s\"",

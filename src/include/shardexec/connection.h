@@ -170,7 +170,7 @@ extern int	SharedPoolCount(Oid serverId);
 /* transaction_recovery.c */
 extern char *PreparedTransactionGidPrefix(void);
 extern void InsertTransactionRecords(int n, char **gids, int32 *nodeIds);
-extern int	RecoverPreparedTransactions(bool wait);
+extern int	ResolvePreparedTransactions(bool wait);
 
 /* remote_command.c */
 extern void SendRemoteQuery(PGconn *conn, const char *nodeName, const char *sql,
