@@ -243,6 +243,16 @@ static HTAB *shardPins = NULL;
 static dlist_head liveClaims = DLIST_STATIC_INIT(liveClaims);
 
 /* whether any connection has a remote transaction open */
+/*
+ * ShardexecReadWithoutRemoteTransaction: set by a caller around a claim for
+ * a read-only statement outside a transaction block; the claimed
+ * connections that are not yet in a remote transaction run the statement
+ * in autocommit, saving the START TRANSACTION and COMMIT round trips.
+ * Nothing of the statement needs undoing and no other statement shares
+ * the transaction, so nothing is lost.
+ */
+bool		ShardexecReadWithoutRemoteTransaction = false;
+
 static bool xactGotConnection = false;
 
 /* whether a remote transaction was prepared in this transaction */
@@ -1015,7 +1025,7 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 			finish_busy_work(all[r]);
 	}
 
-	prepare_connections(all, n, true);
+	prepare_connections(all, n, !ShardexecReadWithoutRemoteTransaction);
 	pfree(all);
 	pfree(sets);
 	pfree(waitServers);
@@ -1503,8 +1513,20 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 			targets[i]->configured = true;
 	}
 
+	/*
+	 * Without inTransaction, only connections already in the remote
+	 * transaction follow the local one's savepoints; the others stay in
+	 * autocommit (see ShardexecReadWithoutRemoteTransaction).
+	 */
 	if (!inTransaction)
-		return;
+	{
+		bool		anyInXact = false;
+
+		for (i = 0; i < n; i++)
+			anyInXact |= conns[i]->xactDepth > 0;
+		if (!anyInXact)
+			return;
+	}
 
 	/* the remote transaction and savepoints */
 	ncommands = 0;
@@ -1516,7 +1538,8 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 
 		for (j = 0; j < ncommands; j++)
 			duplicate |= (targets[j] == connection);
-		if (connection->xactDepth >= curlevel || duplicate)
+		if (connection->xactDepth >= curlevel || duplicate ||
+			(!inTransaction && connection->xactDepth == 0))
 			continue;
 		commands[ncommands].conn = connection->conn;
 		commands[ncommands].nodeName = connection->nodeName;

@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/explain.h"
 #include "fmgr.h"
 #include "executor/executor.h"
@@ -35,6 +36,7 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 
+#include "shardexec/connection.h"
 #include "shardexec/executor.h"
 #include "shardexec/metadata.h"
 #include "shardexec/planner.h"
@@ -789,7 +791,7 @@ static void
 start_execution(DistributedScanState *state)
 {
 	TupleDesc	tupdesc = state->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
-	List	   *units = state->units;
+	List	   *volatile units = state->units;
 
 	state->laterUnits = NIL;
 	if (copies_first(state) && list_length(units) > 1)
@@ -797,7 +799,23 @@ start_execution(DistributedScanState *state)
 		state->laterUnits = list_copy_tail(units, 1);
 		units = list_make1(linitial(units));
 	}
-	state->execution = BeginDistributedExecution(units, tupdesc, state->merge, 0, NULL, NULL);
+	/*
+	 * A read-only statement outside a transaction block runs on
+	 * connections in autocommit: no remote transaction to start and commit.
+	 */
+	ShardexecReadWithoutRemoteTransaction =
+		!IsTransactionBlock() && state->query->commandType == CMD_SELECT &&
+		state->query->rowMarks == NIL && !state->query->hasModifyingCTE;
+	PG_TRY();
+	{
+		state->execution = BeginDistributedExecution(units, tupdesc, state->merge,
+													 0, NULL, NULL);
+	}
+	PG_FINALLY();
+	{
+		ShardexecReadWithoutRemoteTransaction = false;
+	}
+	PG_END_TRY();
 }
 
 static TupleTableSlot *

@@ -141,6 +141,7 @@ typedef struct ParallelCommand
 } ParallelCommand;
 
 /* connection.c */
+extern bool ShardexecReadWithoutRemoteTransaction;
 extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose);
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);
