@@ -101,6 +101,7 @@ static void deparse_sort_clause(List *sortClause, List *targetList,
 static void deparse_window_spec(WindowClause *wc, List *targetList,
 								DeparseContext *context);
 static void deparse_const(Const *constant, DeparseContext *context);
+static void deparse_cast(Node *arg, Oid type, int32 typmod, DeparseContext *context);
 static void deparse_type(Oid typid, int32 typmod, DeparseContext *context);
 static void deparse_function_name(Oid funcid, DeparseContext *context);
 static void deparse_operator_name(Oid opno, DeparseContext *context);
@@ -1200,6 +1201,18 @@ deparse_const(Const *constant, DeparseContext *context)
 }
 
 /*
+ * deparse_cast writes "(arg)::type", the form of every cast and coercion.
+ */
+static void
+deparse_cast(Node *arg, Oid type, int32 typmod, DeparseContext *context)
+{
+	appendStringInfoChar(context->buf, '(');
+	deparse_expr(arg, context);
+	appendStringInfoString(context->buf, ")::");
+	deparse_type(type, typmod, context);
+}
+
+/*
  * deparse_var writes a column reference as r<n>.<column>; references to
  * join outputs are expanded to what they stand for.
  */
@@ -1441,10 +1454,8 @@ deparse_expr(Node *node, DeparseContext *context)
 					func->funcformat == COERCE_EXPLICIT_CAST)
 				{
 					/* a cast: write it as one, with the result type */
-					appendStringInfoChar(buf, '(');
-					deparse_expr(linitial(func->args), context);
-					appendStringInfoString(buf, ")::");
-					deparse_type(func->funcresulttype, exprTypmod(node), context);
+					deparse_cast(linitial(func->args), func->funcresulttype,
+								 exprTypmod(node), context);
 					break;
 				}
 				deparse_function_name(func->funcid, context);
@@ -1561,45 +1572,21 @@ deparse_expr(Node *node, DeparseContext *context)
 				break;
 			}
 		case T_RelabelType:
-			{
-				RelabelType *r = (RelabelType *) node;
-
-				appendStringInfoChar(buf, '(');
-				deparse_expr((Node *) r->arg, context);
-				appendStringInfoString(buf, ")::");
-				deparse_type(r->resulttype, r->resulttypmod, context);
-				break;
-			}
+			deparse_cast((Node *) ((RelabelType *) node)->arg, ((RelabelType *) node)->resulttype,
+						 ((RelabelType *) node)->resulttypmod, context);
+			break;
 		case T_CoerceViaIO:
-			{
-				CoerceViaIO *c = (CoerceViaIO *) node;
-
-				appendStringInfoChar(buf, '(');
-				deparse_expr((Node *) c->arg, context);
-				appendStringInfoString(buf, ")::");
-				deparse_type(c->resulttype, -1, context);
-				break;
-			}
+			deparse_cast((Node *) ((CoerceViaIO *) node)->arg, ((CoerceViaIO *) node)->resulttype,
+						 -1, context);
+			break;
 		case T_ArrayCoerceExpr:
-			{
-				ArrayCoerceExpr *c = (ArrayCoerceExpr *) node;
-
-				appendStringInfoChar(buf, '(');
-				deparse_expr((Node *) c->arg, context);
-				appendStringInfoString(buf, ")::");
-				deparse_type(c->resulttype, c->resulttypmod, context);
-				break;
-			}
+			deparse_cast((Node *) ((ArrayCoerceExpr *) node)->arg, ((ArrayCoerceExpr *) node)->resulttype,
+						 ((ArrayCoerceExpr *) node)->resulttypmod, context);
+			break;
 		case T_CoerceToDomain:
-			{
-				CoerceToDomain *c = (CoerceToDomain *) node;
-
-				appendStringInfoChar(buf, '(');
-				deparse_expr((Node *) c->arg, context);
-				appendStringInfoString(buf, ")::");
-				deparse_type(c->resulttype, c->resulttypmod, context);
-				break;
-			}
+			deparse_cast((Node *) ((CoerceToDomain *) node)->arg, ((CoerceToDomain *) node)->resulttype,
+						 ((CoerceToDomain *) node)->resulttypmod, context);
+			break;
 		case T_CollateExpr:
 			{
 				CollateExpr *c = (CollateExpr *) node;

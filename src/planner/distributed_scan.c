@@ -90,6 +90,9 @@ static void explain_distributed_scan(CustomScanState *node, List *ancestors,
 static void start_execution(DistributedScanState *state);
 static List *insert_values_units(DistributedScanState *state, Query *query,
 								 DistTableEntry *entry, EState *estate);
+static ExecutionUnit *shard_unit(Query *query, int shardIndex, int64 shardId,
+								 int32 nodeId, bool modifies);
+static List *copies_units(Query *query, DistTableEntry *entry);
 
 static CustomScanMethods distributed_scan_methods = {
 	"ShardexecQuery",
@@ -448,7 +451,6 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	ShardInterval *shard;
 	ExecutionUnit *unit;
 	Query	   *query;
-	const char *failure = NULL;
 	int			shardIndex = 0;
 	bool		lockRows;
 
@@ -507,51 +509,13 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 		foreach(sc, shardIndexes)
 		{
 			i = lfirst_int(sc);
-			shard = &entry->shards[i];
-			unit = palloc0(sizeof(ExecutionUnit));
-			unit->sql = DeparseShardQuery(query, i, true, &failure);
-			if (unit->sql == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("could not push the query down to the shards"),
-						 errdetail("%s.", failure)));
-			unit->shardId = shard->shardId;
-			unit->nodeId = shard->nodeId;
-			unit->modifies = state->modifies;
-			state->units = lappend(state->units, unit);
+			state->units = lappend(state->units,
+								   shard_unit(query, i, entry->shards[i].shardId,
+											  entry->shards[i].nodeId, state->modifies));
 		}
 	}
 	else if (state->kind == DISTRIBUTED_ALL_COPIES)
-	{
-		char	   *sql = DeparseShardQuery(query, 0, true, &failure);
-		char	   *silentSql = sql;
-		int			i;
-
-		if (sql == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("could not push the statement down to the reference table's copies"),
-					 errdetail("%s.", failure)));
-
-		/* every copy changes the same way: only the first one returns rows */
-		if (query->returningList != NIL)
-		{
-			Query	   *silent = copyObject(query);
-
-			silent->returningList = NIL;
-			silentSql = DeparseShardQuery(silent, 0, true, &failure);
-		}
-		state->units = NIL;
-		for (i = 0; i < entry->placementCount; i++)
-		{
-			unit = palloc0(sizeof(ExecutionUnit));
-			unit->sql = i == 0 ? sql : silentSql;
-			unit->shardId = entry->shards[0].shardId;
-			unit->nodeId = entry->placementNodeIds[i];
-			unit->modifies = true;
-			state->units = lappend(state->units, unit);
-		}
-	}
+		state->units = copies_units(query, entry);
 	else if (state->kind == DISTRIBUTED_INSERT_VALUES)
 		state->units = insert_values_units(state, query, entry, estate);
 	else
@@ -569,23 +533,62 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 				shardIndex = ShardIndexForPin(&state->pin, value, entry->shardCount);
 		}
 
-		unit = palloc0(sizeof(ExecutionUnit));
-		unit->sql = DeparseShardQuery(query, shardIndex, true, &failure);
-		if (unit->sql == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("could not push the query down to its shard"),
-					 errdetail("%s.", failure)));
 		shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
-		unit->shardId = shard->shardId;
-		unit->modifies = lockRows;
-		unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
-			shard->nodeId;
+		unit = shard_unit(query, shardIndex, shard->shardId,
+						  entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
+						  shard->nodeId,
+						  lockRows);
 		state->units = list_make1(unit);
 	}
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		start_execution(state);
+}
+
+/*
+ * shard_unit returns the unit that runs query on shard group shardIndex
+ * on node nodeId (shardId names the shard for EXPLAIN and errors); a
+ * query that cannot be written for the nodes after all is an error.
+ */
+static ExecutionUnit *
+shard_unit(Query *query, int shardIndex, int64 shardId, int32 nodeId, bool modifies)
+{
+	ExecutionUnit *unit = palloc0(sizeof(ExecutionUnit));
+	const char *failure = NULL;
+
+	unit->sql = DeparseShardQuery(query, shardIndex, true, &failure);
+	if (unit->sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("could not push the statement down to the nodes"),
+				 errdetail("%s.", failure)));
+	unit->shardId = shardId;
+	unit->nodeId = nodeId;
+	unit->modifies = modifies;
+	return unit;
+}
+
+/*
+ * copies_units returns the units that apply a write to every copy of the
+ * reference table entry: every copy changes the same way, so only the
+ * first returns the RETURNING rows.
+ */
+static List *
+copies_units(Query *query, DistTableEntry *entry)
+{
+	List	   *units = NIL;
+	Query	   *silent = query;
+	int			i;
+
+	if (query->returningList != NIL)
+	{
+		silent = copyObject(query);
+		silent->returningList = NIL;
+	}
+	for (i = 0; i < entry->placementCount; i++)
+		units = lappend(units, shard_unit(i == 0 ? query : silent, 0, entry->shards[0].shardId,
+										  entry->placementNodeIds[i], true));
+	return units;
 }
 
 /*
@@ -630,7 +633,6 @@ insert_values_units(DistributedScanState *state, Query *query,
 	List	   *units = NIL;
 	AttrNumber	distColumn = 0;
 	ListCell   *lc;
-	const char *failure = NULL;
 	int			i;
 
 	if (query->jointree->fromlist != NIL)
@@ -659,30 +661,7 @@ insert_values_units(DistributedScanState *state, Query *query,
 	}
 
 	if (entry->kind == DIST_KIND_REFERENCE)
-	{
-		Query	   *silent = copyObject(query);
-		char	   *sql = DeparseShardQuery(query, 0, true, &failure);
-		char	   *silentSql;
-
-		silent->returningList = NIL;
-		silentSql = DeparseShardQuery(silent, 0, true, &failure);
-		if (sql == NULL || silentSql == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("could not push the INSERT down"),
-					 errdetail("%s.", failure)));
-		for (i = 0; i < entry->placementCount; i++)
-		{
-			ExecutionUnit *unit = palloc0(sizeof(ExecutionUnit));
-
-			unit->sql = i == 0 ? sql : silentSql;
-			unit->shardId = entry->shards[0].shardId;
-			unit->nodeId = entry->placementNodeIds[i];
-			unit->modifies = true;
-			units = lappend(units, unit);
-		}
-		return units;
-	}
+		return copies_units(query, entry);
 
 	/* the distribution value of each row */
 	foreach(lc, query->targetList)
@@ -739,7 +718,6 @@ insert_values_units(DistributedScanState *state, Query *query,
 
 	for (i = 0; i < entry->shardCount; i++)
 	{
-		ExecutionUnit *unit;
 		Query	   *shardQuery = query;
 
 		if (rowsOfShard[i] == NIL)
@@ -756,17 +734,8 @@ insert_values_units(DistributedScanState *state, Query *query,
 				rows = lappend(rows, list_nth(values->values_lists, lfirst_int(lc)));
 			shardValues->values_lists = rows;
 		}
-		unit = palloc0(sizeof(ExecutionUnit));
-		unit->sql = DeparseShardQuery(shardQuery, i, true, &failure);
-		if (unit->sql == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("could not push the INSERT down"),
-					 errdetail("%s.", failure)));
-		unit->shardId = entry->shards[i].shardId;
-		unit->nodeId = entry->shards[i].nodeId;
-		unit->modifies = true;
-		units = lappend(units, unit);
+		units = lappend(units, shard_unit(shardQuery, i, entry->shards[i].shardId,
+										  entry->shards[i].nodeId, true));
 	}
 	(void) state;
 	return units;
