@@ -30,9 +30,22 @@ OBJS = \
 	src/executor/distributed_executor.o \
 	src/executor/executor_testing.o \
 	src/executor/shard_scan.o \
-	src/executor/shard_modify.o
+	src/executor/shard_modify.o \
+	src/plugin/plugin_cache.o \
+	src/plugin/plugin_registry.o \
+	src/plugin/pipelines.o \
+	src/plugin/builtin_observe.o \
+	src/plugin/builtin_hosts.o \
+	src/plugin/builtin_failover.o \
+	src/plugin/builtin_routing.o \
+	src/plugin/builtin_credentials.o \
+	src/plugin/builtin_fault_injection.o
 
 DATA = shardexec--$(EXTVERSION).sql
+
+# the plugin interface, for plugins built outside shardexec: installed as
+# $(pg_config --includedir-server)/extension/shardexec/plugin_api.h
+HEADERS = src/include/shardexec/plugin_api.h
 
 PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

@@ -266,3 +266,126 @@ AS 'MODULE_PATHNAME', 'shardexec_close_idle_connections'
 LANGUAGE C VOLATILE STRICT;
 
 GRANT SELECT ON connections TO PUBLIC;
+
+/*
+ * Plugins (src/plugin/).  A plugin is a C function handler(internal)
+ * RETURNS internal that returns a routine struct (plugin_api.h, installed
+ * with the server headers); the registry below gives it a name, a weight
+ * and options, and shardexec.plugins = 'name, ...' makes it active.
+ * Every write to the registry makes every backend rebuild its plugin chain
+ * (the trigger sends a relcache invalidation).  The built-in plugins are
+ * registered here, and are not dumped (pg_dump keeps the others).
+ */
+CREATE TABLE plugin (
+    plugin_name text PRIMARY KEY,
+    handler regproc NOT NULL,
+    weight int NOT NULL,
+    options jsonb NOT NULL DEFAULT '{}',
+    builtin boolean NOT NULL DEFAULT false
+);
+
+CREATE FUNCTION plugin_catalog_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'shardexec_plugin_catalog_trigger'
+LANGUAGE C;
+
+CREATE TRIGGER plugin_changed
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON plugin
+  FOR EACH STATEMENT EXECUTE FUNCTION plugin_catalog_trigger();
+
+SELECT pg_catalog.pg_extension_config_dump('plugin', 'WHERE NOT builtin');
+GRANT SELECT ON plugin TO PUBLIC;
+
+CREATE FUNCTION register_plugin(plugin_name text, handler regproc,
+                                weight int DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_register_plugin'
+LANGUAGE C;
+
+CREATE FUNCTION unregister_plugin(plugin_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_unregister_plugin'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION register_plugin(text, regproc, int, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION unregister_plugin(text) FROM PUBLIC;
+
+CREATE FUNCTION plugin_status(OUT plugin_name text, OUT description text,
+                              OUT pipelines text[], OUT active boolean,
+                              OUT chain_position int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shardexec_plugin_status'
+LANGUAGE C STABLE;
+
+-- active and chain_position are those of the current session
+CREATE VIEW plugins AS
+SELECT p.plugin_name, p.handler, p.weight, p.options, p.builtin,
+       s.description, s.pipelines,
+       coalesce(s.active, false) AS active, s.chain_position
+  FROM plugin p
+  LEFT JOIN plugin_status() s USING (plugin_name);
+
+-- the host list of a node (NULL: every node) as this backend sees it
+CREATE FUNCTION host_list(node text DEFAULT NULL)
+RETURNS TABLE (node_name text, host text, port int, role text, state text,
+               open_connections int, response_ms float8)
+AS 'MODULE_PATHNAME', 'shardexec_host_list'
+LANGUAGE C VOLATILE;
+
+/* The built-in plugins' handlers */
+CREATE FUNCTION execution_time_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_execution_time_handler' LANGUAGE C STRICT;
+CREATE FUNCTION log_query_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_log_query_handler' LANGUAGE C STRICT;
+CREATE FUNCTION static_hosts_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_static_hosts_handler' LANGUAGE C STRICT;
+CREATE FUNCTION topology_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_topology_handler' LANGUAGE C STRICT;
+CREATE FUNCTION failover_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_failover_handler' LANGUAGE C STRICT;
+CREATE FUNCTION read_write_splitting_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_read_write_splitting_handler' LANGUAGE C STRICT;
+CREATE FUNCTION host_selection_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_host_selection_handler' LANGUAGE C STRICT;
+CREATE FUNCTION credentials_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_credentials_handler' LANGUAGE C STRICT;
+CREATE FUNCTION fault_injection_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'shardexec_fault_injection_handler' LANGUAGE C STRICT;
+
+INSERT INTO plugin (plugin_name, handler, weight, options, builtin) VALUES
+    ('execution_time', 'execution_time_handler', 10, '{}', true),
+    ('log_query', 'log_query_handler', 20, '{}', true),
+    ('failover', 'failover_handler', 30, '{}', true),
+    ('read_write_splitting', 'read_write_splitting_handler', 100, '{}', true),
+    ('host_selection', 'host_selection_handler', 100, '{}', true),
+    ('topology', 'topology_handler', 400, '{}', true),
+    ('static_hosts', 'static_hosts_handler', 500, '{}', true),
+    ('credentials', 'credentials_handler', 900, '{}', true),
+    ('fault_injection', 'fault_injection_handler', 1000, '{}', true);
+
+/* execution_time's figures, per node and pipeline, of this backend */
+CREATE FUNCTION execution_time_stats(OUT node_name text, OUT pipeline text,
+                                     OUT calls bigint, OUT failures bigint,
+                                     OUT rows bigint, OUT total_ms float8,
+                                     OUT min_ms float8, OUT max_ms float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shardexec_execution_time_stats'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW execution_time AS
+SELECT node_name, pipeline, calls, failures, rows, total_ms,
+       total_ms / calls AS mean_ms, min_ms, max_ms
+  FROM execution_time_stats();
+
+CREATE FUNCTION reset_execution_time()
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_reset_execution_time'
+LANGUAGE C;
+
+-- fault_injection: the next count calls of pipeline on the node fail
+CREATE FUNCTION inject_fault(node_name text, pipeline text, count int DEFAULT 1)
+RETURNS void
+AS 'MODULE_PATHNAME', 'shardexec_inject_fault'
+LANGUAGE C STRICT;
+
+GRANT SELECT ON plugins, execution_time TO PUBLIC;

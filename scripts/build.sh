@@ -19,3 +19,7 @@ echo "==> make -j2 WERROR=1" >&2
 make -j2 WERROR=1
 echo "==> make install" >&2
 make install
+# the third-party example plugin of the tests, built with PGXS against the
+# plugin header just installed, as a plugin outside this repository would be
+echo "==> make -C test/plugin_example WERROR=1 install" >&2
+make -C test/plugin_example WERROR=1 install

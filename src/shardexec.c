@@ -22,6 +22,7 @@
 #include "utils/guc.h"
 
 #include "shardexec/planner.h"
+#include "shardexec/plugin.h"
 #include "shardexec/shardexec.h"
 
 PG_MODULE_MAGIC;
@@ -35,6 +36,7 @@ bool		ShardexecLogRemoteSql = false;
 int			ShardexecMaxConnectionsPerQuery = 8;
 int			ShardexecMaxIdleConnectionsPerNode = 8;
 int			ShardexecMaxSharedPoolSize = 0;
+char	   *ShardexecPlugins = NULL;
 int			ShardexecPoolWaitTimeout = 30000;
 int			ShardexecRecoveryInterval = 10;
 int			ShardexecRemoteLockTimeout = 30000;
@@ -79,6 +81,7 @@ _PG_init(void)
 
 	InitMetadataCache();
 	InitConnectionManagement();
+	InitPlugins();
 	InitSharedPool();
 	InitRecoveryWorker();
 	RegisterShardexecCustomScans();
@@ -174,6 +177,16 @@ define_gucs(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shardexec.plugins",
+							   "The active plugins: registered plugin names, separated by commas.",
+							   "They form a chain ordered by weight (lower runs outermost), ties "
+							   "by their order here; see the view shardexec.plugins.",
+							   &ShardexecPlugins,
+							   "",
+							   PGC_USERSET,
+							   GUC_LIST_INPUT,
+							   CheckPluginsSetting, AssignPluginsSetting, NULL);
 
 	DefineCustomIntVariable("shardexec.pool_wait_timeout",
 							"How long a statement waits for a connection to a node at "

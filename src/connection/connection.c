@@ -153,6 +153,7 @@
 #include "utils/timestamp.h"
 
 #include "shardexec/connection.h"
+#include "shardexec/plugin.h"
 #include "shardexec/shardexec.h"
 
 /* fixes how values are printed and parsed, see configure_sql */
@@ -349,7 +350,8 @@ get_connection_set(ShardexecNode *node, bool create)
 	memset(&key, 0, sizeof(key));
 	key.serverId = node->serverId;
 	key.userId = GetUserId();
-	key.route = 0;
+	/* plugins (src/plugin/): 1 while a statement routed to replicas claims */
+	key.route = PluginConnectionRoute(node);
 	route = hash_search(routeHash, &key, create ? HASH_ENTER : HASH_FIND, &found);
 	if (route == NULL)
 		return NULL;
@@ -1630,7 +1632,11 @@ check_idle_connections(NodeConnection **conns, int n)
 			connection->busyClaim != NULL)
 			continue;
 		if (connection->invalidated || PQstatus(connection->conn) != CONNECTION_OK ||
-			PQtransactionStatus(connection->conn) != PQTRANS_IDLE)
+			PQtransactionStatus(connection->conn) != PQTRANS_IDLE ||
+		/* plugins (src/plugin/): its host moved, or the plugin chain changed */
+			(PluginConnectActive() &&
+			 PluginConnectionOutdated(connection->conn, connection->nodeName,
+									  connection->set->route)))
 		{
 			disconnect(connection);
 			continue;
@@ -1672,7 +1678,12 @@ check_idle_connections(NodeConnection **conns, int n)
 static void
 start_connect(PendingConnect *pending)
 {
-	pending->conn = PQconnectStartParams(pending->keywords, pending->values, false);
+	/* plugins (src/plugin/): host selection and the connect pipeline */
+	if (PluginConnectActive())
+		pending->conn = PluginStartConnect(pending->nodeName, pending->keywords,
+										   pending->values);
+	else
+		pending->conn = PQconnectStartParams(pending->keywords, pending->values, false);
 	if (pending->conn == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -116,6 +116,7 @@
 #include "shardexec/connection.h"
 #include "shardexec/executor.h"
 #include "shardexec/metadata.h"
+#include "shardexec/plugin.h"
 #include "shardexec/shardexec.h"
 
 /* how often, in rows returned, connections that fill tuplestores are polled */
@@ -245,6 +246,8 @@ struct DistributedExecution
 	int			nwait;
 	WaitEvent  *firedEvents;
 	bool		processing;		/* guards against re-entry */
+
+	PluginExecution *plugin;	/* the execute pipeline (src/plugin/), or NULL */
 };
 
 static void plan_node(DistributedExecution *execution, NodeExecution *node);
@@ -437,6 +440,9 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 		for (j = 0; j < node->nconnections; j++)
 			execution->connections[execution->nconnections++] = &node->connections[j];
 	}
+
+	/* plugins (src/plugin/): the execute pipeline, read/write splitting */
+	execution->plugin = PluginBeginExecution(units);
 
 	claim_connections(execution);
 
@@ -661,7 +667,9 @@ claim_connections(DistributedExecution *execution)
 		request->claims = node->claims;
 		requests = lappend(requests, request);
 	}
+	PluginRouteConnections(execution->plugin);
 	ClaimNodeConnections(requests, finish_connection_work, execution);
+	PluginRouteConnections(NULL);
 
 	i = 0;
 	foreach(lc, requests)
@@ -736,6 +744,8 @@ send_unit(DistributedExecution *execution, ConnectionExecution *c, UnitExecution
 				(errmsg("shardexec: sending to node \"%s\": %s",
 						c->node->nodeName, u->unit->sql),
 				 errhidestmt(true)));
+	if (execution->plugin != NULL)
+		PluginExecuteBegin(execution->plugin, u->index, u->unit, c->node->nodeName, c->conn);
 	if (!PQsendQueryParams(c->conn, u->unit->sql, execution->nParams,
 						   execution->paramTypes, execution->paramValues,
 						   NULL, NULL, execution->binary ? 1 : 0))
@@ -784,6 +794,8 @@ process_connection(DistributedExecution *execution, ConnectionExecution *c)
 			if (c->current < c->nunits)
 			{
 				u->status = UNIT_DONE;
+				if (execution->plugin != NULL)
+					PluginExecuteEnd(execution->plugin, u->index, u->rows, u->affected);
 				c->current++;
 				if (c->current < c->nunits)
 				{
@@ -1508,6 +1520,23 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+
+	/* plugins (src/plugin/): the execute pipeline sees the failure */
+	if (execution->plugin != NULL)
+	{
+		PG_TRY();
+		{
+			PluginExecuteFailed(execution->plugin, u->index, u->rows, lost, message,
+								res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL);
+		}
+		PG_CATCH();
+		{
+			if (res != NULL)
+				PQclear(res);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 
 	if (lost)
 	{

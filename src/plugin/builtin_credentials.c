@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * builtin_credentials.c
+ *		  The credentials plugin: passwords or tokens from a file or a
+ *		  command, for the connect pipeline.
+ *
+ * Before calling the next plugin, credentials sets the connection option
+ * "password" (or the option named by "keyword") to a secret it reads:
+ *
+ *	 file		a file of lines "node:user:secret" (as in .pgpass: "*"
+ *				matches any node or user, the secret is the rest of the
+ *				line, "#" starts a comment), or of one line holding the
+ *				secret for everything; relative paths are relative to the
+ *				data directory.  A file that does not exist gives no
+ *				secret, and the connection is made with the options it
+ *				had.  Default: "shardexec_credentials".
+ *	 command	a shell command whose first line of output is the secret
+ *				(a token from a vault, for instance); it must exit with 0.
+ *				Instead of file.
+ * In both, %n stands for the node's name, %u for the user name, %h for the
+ * host, %p for the port and %% for %.  A secret is kept for ttl_s seconds
+ * (default 60) per node and user, so a token command does not run for
+ * every connection; when the node rejects the password, the secret is read
+ * again at once and the connection tried once more (the secret was
+ * rotated).  "user" sets the user name as well.
+ *
+ * The secrets live in the backend's memory only, and never appear in an
+ * error message.  A non-superuser still needs a password in its user
+ * mapping (connection.c checks that before the pipeline runs): any
+ * placeholder does, credentials replaces it.  Files and commands are read
+ * and run by the server's operating system user.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "shardexec/plugin.h"
+
+PG_FUNCTION_INFO_V1(shardexec_credentials_handler);
+
+typedef struct CredentialsOptions
+{
+	char	   *file;
+	char	   *command;
+	char	   *keyword;
+	char	   *user;
+	int			ttlSeconds;
+	HTAB	   *cache;
+} CredentialsOptions;
+
+typedef struct SecretKey
+{
+	char		nodeName[NAMEDATALEN];
+	char		userName[NAMEDATALEN];
+} SecretKey;
+
+typedef struct CachedSecret
+{
+	SecretKey	key;			/* hash key, must be first */
+	bool		found;			/* false: no secret for this node and user */
+	char	   *secret;			/* in the chain's memory */
+	TimestampTz expiresAt;
+} CachedSecret;
+
+static const char *const credentials_keys[] = {"file", "command", "keyword", "user", "ttl_s", NULL};
+
+static void
+credentials_parse(Jsonb *options, CredentialsOptions *parsed)
+{
+	double		ttl = 60;
+
+	PluginCheckOptionKeys(options, "credentials", credentials_keys);
+	parsed->file = PluginOptionString(options, "file");
+	parsed->command = PluginOptionString(options, "command");
+	parsed->keyword = PluginOptionString(options, "keyword");
+	parsed->user = PluginOptionString(options, "user");
+	if (parsed->file != NULL && parsed->command != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"file\" and \"command\" cannot be used together")));
+	if (parsed->file == NULL && parsed->command == NULL)
+		parsed->file = pstrdup("shardexec_credentials");
+	if ((parsed->file != NULL && parsed->file[0] == '\0') ||
+		(parsed->command != NULL && parsed->command[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"file\" and \"command\" must not be empty")));
+	if (parsed->keyword == NULL)
+		parsed->keyword = pstrdup("password");
+	(void) PluginOptionNumber(options, "ttl_s", &ttl);
+	if (ttl < 0 || ttl > 86400 * 365)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl_s must be between 0 and %d", 86400 * 365)));
+	parsed->ttlSeconds = (int) ttl;
+}
+
+static void
+credentials_validate(Jsonb *options)
+{
+	CredentialsOptions parsed;
+
+	credentials_parse(options, &parsed);
+}
+
+static void *
+credentials_init(const char *pluginName, Jsonb *options)
+{
+	CredentialsOptions *parsed = palloc0(sizeof(CredentialsOptions));
+	HASHCTL		ctl;
+
+	credentials_parse(options, parsed);
+	ctl.keysize = sizeof(SecretKey);
+	ctl.entrysize = sizeof(CachedSecret);
+	ctl.hcxt = CurrentMemoryContext;
+	parsed->cache = hash_create("shardexec credentials", 8, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return parsed;
+}
+
+/*
+ * substitute replaces %n, %u, %h, %p and %% in pattern.
+ */
+static char *
+substitute(const char *pattern, ShardexecConnectInfo *info, const char *user)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = pattern; *p != '\0'; p++)
+	{
+		if (*p != '%' || p[1] == '\0')
+		{
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		p++;
+		switch (*p)
+		{
+			case 'n':
+				appendStringInfoString(&buf, info->node_name);
+				break;
+			case 'u':
+				appendStringInfoString(&buf, user);
+				break;
+			case 'h':
+				appendStringInfoString(&buf, info->host != NULL ? info->host : "");
+				break;
+			case 'p':
+				appendStringInfo(&buf, "%d", info->port);
+				break;
+			default:
+				appendStringInfoChar(&buf, *p);
+				break;
+		}
+	}
+	return buf.data;
+}
+
+/* field_matches: a .pgpass-style field ("*" matches anything) */
+static bool
+field_matches(const char *field, int len, const char *value)
+{
+	return (len == 1 && field[0] == '*') ||
+		((int) strlen(value) == len && strncmp(field, value, len) == 0);
+}
+
+/*
+ * read_secret_file returns the secret of the file path for node and user,
+ * or NULL.
+ */
+static char *
+read_secret_file(const char *path, const char *node, const char *user)
+{
+	FILE	   *file = AllocateFile(path, "r");
+	char		line[1024];
+	char	   *secret = NULL;
+	char	   *single = NULL;
+	int			lines = 0;
+
+	if (file == NULL)
+	{
+		if (errno == ENOENT)
+			return NULL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open credentials file \"%s\": %m", path)));
+	}
+	while (secret == NULL && fgets(line, sizeof(line), file) != NULL)
+	{
+		char	   *first;
+		char	   *second;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		lines++;
+		first = strchr(line, ':');
+		second = first != NULL ? strchr(first + 1, ':') : NULL;
+		if (first == NULL)
+		{
+			single = pstrdup(line);
+			continue;
+		}
+		if (second == NULL)
+			continue;
+		if (field_matches(line, first - line, node) &&
+			field_matches(first + 1, second - first - 1, user))
+			secret = pstrdup(second + 1);
+	}
+	FreeFile(file);
+	if (secret == NULL && lines == 1)
+		secret = single;
+	return secret;
+}
+
+/*
+ * run_secret_command returns the first line of command's output; the
+ * command must succeed.
+ */
+static char *
+run_secret_command(const char *command)
+{
+	FILE	   *pipe = OpenPipeStream(command, "r");
+	char		line[4096];
+	char		rest[1024];
+	bool		got;
+	int			rc;
+
+	if (pipe == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not run credentials command: %m")));
+	got = fgets(line, sizeof(line), pipe) != NULL;
+	/* read the rest, so the command is not killed by SIGPIPE */
+	while (fgets(rest, sizeof(rest), pipe) != NULL)
+		;
+	rc = ClosePipeStream(pipe);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("credentials command failed with exit status %d",
+						WIFEXITED(rc) ? WEXITSTATUS(rc) : rc)));
+	if (!got)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("credentials command printed nothing")));
+	line[strcspn(line, "\r\n")] = '\0';
+	return pstrdup(line);
+}
+
+/*
+ * get_secret returns the secret for info's node and user (NULL: none),
+ * from the cache unless it expired or refresh is set.
+ */
+static char *
+get_secret(CredentialsOptions *options, ShardexecConnectInfo *info, const char *user,
+		   bool refresh)
+{
+	SecretKey	key;
+	CachedSecret *cached;
+	bool		found;
+	char	   *secret;
+	TimestampTz now = GetCurrentTimestamp();
+
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.nodeName, info->node_name, sizeof(key.nodeName));
+	strlcpy(key.userName, user, sizeof(key.userName));
+	cached = hash_search(options->cache, &key, HASH_FIND, NULL);
+	if (cached != NULL && !refresh && now < cached->expiresAt)
+		return cached->found ? cached->secret : NULL;
+
+	if (options->command != NULL)
+		secret = run_secret_command(substitute(options->command, info, user));
+	else
+	{
+		char	   *path = substitute(options->file, info, user);
+
+		if (!is_absolute_path(path))
+			path = psprintf("%s/%s", DataDir, path);
+		secret = read_secret_file(path, info->node_name, user);
+	}
+
+	cached = hash_search(options->cache, &key, HASH_ENTER, &found);
+	if (found && cached->secret != NULL)
+		pfree(cached->secret);
+	cached->found = secret != NULL;
+	cached->secret = secret != NULL ?
+		MemoryContextStrdup(GetMemoryChunkContext(options), secret) : NULL;
+	cached->expiresAt = TimestampTzPlusMilliseconds(now, (int64) options->ttlSeconds * 1000);
+	return secret;
+}
+
+static PGconn *
+credentials_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
+					ShardexecConnectChain *chain)
+{
+	CredentialsOptions *options = (CredentialsOptions *) self->private_data;
+	const char *user;
+	char	   *secret;
+	PGconn	   *conn;
+
+	if (options->user != NULL)
+		info->set_option(info, "user", options->user);
+	user = info->get_option(info, "user");
+	if (user == NULL)
+		user = "";
+	secret = get_secret(options, info, user, false);
+	if (secret != NULL)
+		info->set_option(info, options->keyword, secret);
+	conn = chain->next(chain, info);
+
+	/* rejected: the secret may have been rotated, read it again once */
+	if (conn == NULL && secret != NULL && info->error != NULL &&
+		strstr(info->error, "authentication failed") != NULL)
+	{
+		char	   *fresh = get_secret(options, info, user, true);
+
+		if (fresh != NULL && strcmp(fresh, secret) != 0)
+		{
+			info->set_option(info, options->keyword, fresh);
+			conn = chain->next(chain, info);
+		}
+	}
+	return conn;
+}
+
+static const ShardexecPluginRoutine credentials_routine = {
+	SHARDEXEC_PLUGIN_ROUTINE_INIT,
+	.description = "connect: password or token from a file or a command, cached with a time to live",
+	.default_weight = 900,
+	.validate_options = credentials_validate,
+	.init = credentials_init,
+	.connect = credentials_connect,
+};
+
+Datum
+shardexec_credentials_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&credentials_routine);
+}
