@@ -52,7 +52,16 @@
  * shardexec.max_shared_pool_size, and never holding a reservation while
  * waiting for another; the rest are reserved without waiting, as many as
  * there is room for, and ClaimNodeConnections says how many each node
- * got: the executor runs connection-strict with them.
+ * got: the executor runs connection-strict with them.  Waiting while
+ * holding connections could last forever (two backends each holding
+ * what the other waits for), so: before it waits, a backend closes its
+ * idle connections to nodes at the cap; and a transaction block, at its
+ * first use of a connection, reserves a slot on every node it holds
+ * none of ("spare" slots, given back at its end), all at once, so that
+ * its later statements never wait.  A statement outside a transaction
+ * block holds nothing it could not give back while it waits.  What is
+ * left (a function that runs several statements in one transaction
+ * outside a block) ends, at worst, with the pool_wait_timeout error.
  *
  * Idle connections.  At the end of every transaction, connections that
  * no one holds are closed when they have not been used for
@@ -100,9 +109,12 @@
  * full id, the node and a number), and the others a plain COMMIT.  Before
  * anything is prepared, every node that is to prepare is asked once per
  * connection for max_prepared_transactions, and refused with a clear
- * error if it is 0.  A commit record per prepared transaction is then
+ * error if it is 0, and a commit record per transaction to prepare is
  * inserted into shardexec.transaction_record in the local transaction,
- * whose commit, forced to be synchronous, is the decision.  After the
+ * whose commit, forced to be synchronous, is the decision.  The records
+ * are flushed to the WAL before the PREPAREs are sent, which makes the
+ * local transaction id in the names durable: after a crash it is never
+ * given to another transaction, and recovery sees it as over.  After the
  * local commit (XACT_EVENT_COMMIT) every prepared transaction gets
  * COMMIT PREPARED, in parallel; a failure there is only a WARNING, since
  * the decision is made: recovery (transaction_recovery.c) finishes it
@@ -136,6 +148,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
@@ -243,7 +256,6 @@ static HTAB *shardPins = NULL;
 /* claims not yet released nor orphaned */
 static dlist_head liveClaims = DLIST_STATIC_INIT(liveClaims);
 
-/* whether any connection has a remote transaction open */
 /*
  * ShardexecReadWithoutRemoteTransaction: set by a caller around a claim for
  * a read-only statement outside a transaction block; the claimed
@@ -254,6 +266,7 @@ static dlist_head liveClaims = DLIST_STATIC_INIT(liveClaims);
  */
 bool		ShardexecReadWithoutRemoteTransaction = false;
 
+/* whether any connection has a remote transaction open */
 static bool xactGotConnection = false;
 
 /* whether a remote transaction was prepared in this transaction */
@@ -261,6 +274,21 @@ static bool xactPrepared = false;
 
 /* connections open in this backend */
 static int	openConnections = 0;
+
+/*
+ * Slots of the shared count reserved for the current transaction block
+ * but not used by a connection yet (see reserve_new_slots), per server.
+ */
+typedef struct SpareSlots
+{
+	Oid			serverId;
+	int			count;
+} SpareSlots;
+
+static SpareSlots *spareSlots = NULL;
+static int	nspareSlots = 0;
+static int	maxSpareSlots = 0;
+static bool xactSlotsReserved = false;
 
 /* bumped by every invalidation of servers or user mappings */
 static uint64 invalidations = 0;
@@ -282,6 +310,13 @@ static void claim_connection(ConnectionClaim *claim, NodeConnection *connection,
 static void finish_busy_work(NodeConnection *connection);
 static void orphan_claim(ConnectionClaim *claim);
 static void reserve_slots(NodeConnection **conns, int n);
+static bool reserve_new_slots(int n, const Oid *servers, const int *counts,
+							  const char **names, bool wait);
+static SpareSlots *spare_slot(Oid serverId);
+static void add_spare_slots(Oid serverId, int count);
+static void release_spare_slots(void);
+static bool holds_slot(Oid serverId);
+static int	close_idle_at_cap(void);
 static void pool_full_error(int n, const Oid *serverIds, const char **nodeNames)
 			pg_attribute_noreturn();
 static void release_unopened_slots(void);
@@ -896,12 +931,14 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 {
 	NodeConnection **all;
 	ConnectionSet **sets;
+	int		   *minNew;
 	Oid		   *waitServers;
 	int		   *waitCounts;
 	const char **waitNames;
 	int			nwait = 0;
 	int			total = 0;
 	int			n = 0;
+	int			attempt;
 	int			r;
 	ListCell   *lc;
 
@@ -917,19 +954,84 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 	}
 	all = palloc(sizeof(NodeConnection *) * Max(total, 1));
 	sets = palloc(sizeof(ConnectionSet *) * Max(list_length(requests), 1));
+	minNew = palloc(sizeof(int) * Max(list_length(requests), 1));
 	waitServers = palloc(sizeof(Oid) * Max(list_length(requests), 1));
 	waitCounts = palloc(sizeof(int) * Max(list_length(requests), 1));
 	waitNames = palloc(sizeof(char *) * Max(list_length(requests), 1));
 
-	/* required slots, then open connections no one holds */
+	r = 0;
+	foreach(lc, requests)
+		sets[r++] = get_connection_set(((ConnectionRequest *) lfirst(lc))->node, true);
+
+	/*
+	 * The new connections the statement cannot do without (one on every
+	 * node where it has no connection it can use), reserved all at once.
+	 * If a node is full, this backend's idle connections to full nodes are
+	 * closed (so that two statements waiting for each other's nodes cannot
+	 * both sit on an idle connection) and the statement waits, holding no
+	 * reservation, for all it needs.
+	 */
+	for (attempt = 0;; attempt++)
+	{
+		nwait = 0;
+		r = 0;
+		foreach(lc, requests)
+		{
+			ConnectionRequest *request = lfirst(lc);
+			ConnectionSet *set = sets[r];
+			int			usable = 0;
+			int			i;
+			int			j;
+			bool		known = false;
+
+			for (i = 0; i < request->count && request->requiredSlots != NULL &&
+				 request->requiredSlots[i] >= 0; i++)
+				usable++;
+			for (i = 0; i < set->nslots; i++)
+			{
+				NodeConnection *candidate = set->slots[i];
+
+				if (candidate->conn != NULL && candidate->claimCount == 0 &&
+					candidate->busyClaim == NULL && !candidate->modified)
+					usable++;
+			}
+			minNew[r++] = (request->count > 0 && usable == 0) ? 1 : 0;
+			if (minNew[r - 1] == 0)
+				continue;
+			for (j = 0; j < nwait; j++)
+			{
+				if (waitServers[j] == set->serverId)
+				{
+					waitCounts[j]++;
+					known = true;
+				}
+			}
+			if (!known)
+			{
+				waitServers[nwait] = set->serverId;
+				waitNames[nwait] = set->nodeName;
+				waitCounts[nwait++] = 1;
+			}
+		}
+		if (reserve_new_slots(nwait, waitServers, waitCounts, waitNames, attempt > 0))
+			break;
+		(void) close_idle_at_cap();
+	}
+
+	/*
+	 * Then, per request: its required slots, open connections no one
+	 * holds, the new ones reserved above, and more new ones as far as
+	 * there is room.
+	 */
 	r = 0;
 	foreach(lc, requests)
 	{
 		ConnectionRequest *request = lfirst(lc);
-		ConnectionSet *set = get_connection_set(request->node, true);
+		ConnectionSet *set = sets[r];
+		int			reserved = minNew[r++];
 		int			i;
+		int			k;
 
-		sets[r++] = set;
 		for (i = 0; i < request->count; i++)
 		{
 			int			required = request->requiredSlots != NULL ?
@@ -957,44 +1059,6 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 				all[n++] = candidate;
 			}
 		}
-		if (request->granted == 0 && request->count > 0)
-		{
-			int			j;
-			bool		known = false;
-
-			for (j = 0; j < nwait; j++)
-			{
-				if (waitServers[j] == set->serverId)
-				{
-					waitCounts[j]++;
-					known = true;
-				}
-			}
-			if (!known)
-			{
-				waitServers[nwait] = set->serverId;
-				waitNames[nwait] = set->nodeName;
-				waitCounts[nwait++] = 1;
-			}
-		}
-	}
-
-	/* one new connection for every node that has none, all at once */
-	if (nwait > 0 &&
-		!SharedPoolReserveAll(nwait, waitServers, waitCounts, ShardexecPoolWaitTimeout))
-		pool_full_error(nwait, waitServers, waitNames);
-
-	/* then new connections as far as there is room */
-	r = 0;
-	foreach(lc, requests)
-	{
-		ConnectionRequest *request = lfirst(lc);
-		ConnectionSet *set = sets[r++];
-		int			reserved = 0;
-		int			k;
-
-		if (request->granted == 0 && request->count > 0)
-			reserved = 1;
 		reserved += SharedPoolReserve(set->serverId,
 									  request->count - request->granted - reserved);
 		for (k = 0; k < reserved; k++)
@@ -1030,6 +1094,7 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 	prepare_connections(all, n, !ShardexecReadWithoutRemoteTransaction);
 	pfree(all);
 	pfree(sets);
+	pfree(minNew);
 	pfree(waitServers);
 	pfree(waitCounts);
 	pfree(waitNames);
@@ -1292,59 +1357,267 @@ find_connection(PGconn *conn)
 
 /*
  * reserve_slots reserves a slot of the shared count for every closed
- * connection in conns that has none, all at once, waiting up to
- * shardexec.pool_wait_timeout; an error when the time is up.
+ * connection in conns that has none, all at once (see reserve_new_slots;
+ * in a transaction block, its first use reserves a slot on every node).
+ * When a node is full, this backend's idle connections to full nodes are
+ * closed, those in conns too (they are then opened again), and it waits
+ * for all it needs, up to shardexec.pool_wait_timeout; an error when the
+ * time is up.
  */
 static void
 reserve_slots(NodeConnection **conns, int n)
 {
-	Oid		   *servers = palloc(sizeof(Oid) * n);
-	int		   *counts = palloc(sizeof(int) * n);
-	const char **names = palloc(sizeof(char *) * n);
-	NodeConnection **targets = palloc(sizeof(NodeConnection *) * n);
-	int			nservers = 0;
-	int			ntargets = 0;
+	Oid		   *servers = palloc(sizeof(Oid) * Max(n, 1));
+	int		   *counts = palloc(sizeof(int) * Max(n, 1));
+	const char **names = palloc(sizeof(char *) * Max(n, 1));
+	NodeConnection **targets = palloc(sizeof(NodeConnection *) * Max(n, 1));
+	int			nservers;
+	int			ntargets;
+	int			attempt;
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (attempt = 0;; attempt++)
 	{
-		NodeConnection *connection = conns[i];
-		bool		known = false;
-		int			j;
-
-		if (connection->conn != NULL || connection->counted)
-			continue;
-		for (j = 0; j < ntargets; j++)
-			known |= (targets[j] == connection);
-		if (known)
-			continue;
-		targets[ntargets++] = connection;
-		for (j = 0; j < nservers && !known; j++)
+		nservers = 0;
+		ntargets = 0;
+		for (i = 0; i < n; i++)
 		{
-			if (servers[j] == connection->set->serverId)
+			NodeConnection *connection = conns[i];
+			bool		known = false;
+			int			j;
+
+			if (connection->conn != NULL || connection->counted)
+				continue;
+			for (j = 0; j < ntargets; j++)
+				known |= (targets[j] == connection);
+			if (known)
+				continue;
+			targets[ntargets++] = connection;
+			for (j = 0; j < nservers && !known; j++)
 			{
-				counts[j]++;
-				known = true;
+				if (servers[j] == connection->set->serverId)
+				{
+					counts[j]++;
+					known = true;
+				}
+			}
+			if (!known)
+			{
+				servers[nservers] = connection->set->serverId;
+				names[nservers] = connection->nodeName;
+				counts[nservers++] = 1;
 			}
 		}
-		if (!known)
-		{
-			servers[nservers] = connection->set->serverId;
-			names[nservers] = connection->nodeName;
-			counts[nservers++] = 1;
-		}
+		if (reserve_new_slots(nservers, servers, counts, names, attempt > 0))
+			break;
+		(void) close_idle_at_cap();
 	}
-	if (nservers > 0)
-	{
-		if (!SharedPoolReserveAll(nservers, servers, counts, ShardexecPoolWaitTimeout))
-			pool_full_error(nservers, servers, names);
-		for (i = 0; i < ntargets; i++)
-			targets[i]->counted = true;
-	}
+	for (i = 0; i < ntargets; i++)
+		targets[i]->counted = true;
 	pfree(servers);
 	pfree(counts);
 	pfree(names);
 	pfree(targets);
+}
+
+/*
+ * spare_slot returns the entry of serverId among the spare slots, or
+ * NULL.
+ */
+static SpareSlots *
+spare_slot(Oid serverId)
+{
+	int			i;
+
+	for (i = 0; i < nspareSlots; i++)
+	{
+		if (spareSlots[i].serverId == serverId)
+			return &spareSlots[i];
+	}
+	return NULL;
+}
+
+/*
+ * add_spare_slots records count more spare slots of serverId.
+ */
+static void
+add_spare_slots(Oid serverId, int count)
+{
+	SpareSlots *spare = spare_slot(serverId);
+
+	if (spare == NULL)
+	{
+		if (nspareSlots == maxSpareSlots)
+		{
+			maxSpareSlots = Max(8, maxSpareSlots * 2);
+			spareSlots = spareSlots == NULL ?
+				MemoryContextAlloc(TopMemoryContext, sizeof(SpareSlots) * maxSpareSlots) :
+				repalloc(spareSlots, sizeof(SpareSlots) * maxSpareSlots);
+		}
+		spare = &spareSlots[nspareSlots++];
+		spare->serverId = serverId;
+		spare->count = 0;
+	}
+	spare->count += count;
+}
+
+/*
+ * release_spare_slots gives back the spare slots of the transaction.  It
+ * never throws.
+ */
+static void
+release_spare_slots(void)
+{
+	int			i;
+
+	for (i = 0; i < nspareSlots; i++)
+		SharedPoolRelease(spareSlots[i].serverId, spareSlots[i].count);
+	nspareSlots = 0;
+	xactSlotsReserved = false;
+}
+
+/*
+ * holds_slot says whether this backend holds a slot of serverId: an open
+ * connection, or a spare.
+ */
+static bool
+holds_slot(Oid serverId)
+{
+	SpareSlots *spare = spare_slot(serverId);
+	dlist_iter	iter;
+
+	if (spare != NULL && spare->count > 0)
+		return true;
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+		int			i;
+
+		if (set->serverId != serverId)
+			continue;
+		for (i = 0; i < set->nslots; i++)
+		{
+			if (set->slots[i]->conn != NULL)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * reserve_new_slots reserves counts[i] new slots of servers[i] (distinct;
+ * names[i] is its node), taking the transaction's spare slots first, all
+ * at once.  In a transaction block under a cap, the first call also
+ * reserves a spare slot on every node this backend holds none of, so
+ * that no later statement of the transaction has to wait for a node
+ * while holding connections to others (which could wait for each other
+ * without end).  With wait false it returns false, having reserved
+ * nothing, when a node is full; with wait true it waits up to
+ * shardexec.pool_wait_timeout, an error when the time is up.
+ */
+static bool
+reserve_new_slots(int n, const Oid *servers, const int *counts, const char **names,
+				  bool wait)
+{
+	bool		addSpares = ShardexecMaxSharedPoolSize > 0 && IsTransactionBlock() &&
+		!xactSlotsReserved;
+	List	   *nodes = addSpares ? ShardexecNodeList() : NIL;
+	int			max = n + list_length(nodes);
+	Oid		   *all = palloc(sizeof(Oid) * Max(max, 1));
+	int		   *allCounts = palloc(sizeof(int) * Max(max, 1));
+	const char **allNames = palloc(sizeof(char *) * Max(max, 1));
+	int		   *fromSpare = palloc(sizeof(int) * Max(n, 1));
+	int			nall = 0;
+	int			nneeded;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		SpareSlots *spare = spare_slot(servers[i]);
+
+		fromSpare[i] = spare != NULL ? Min(spare->count, counts[i]) : 0;
+		if (counts[i] > fromSpare[i])
+		{
+			all[nall] = servers[i];
+			allNames[nall] = names[i];
+			allCounts[nall++] = counts[i] - fromSpare[i];
+		}
+	}
+	nneeded = nall;
+	foreach(lc, nodes)
+	{
+		ShardexecNode *node = lfirst(lc);
+		bool		listed = false;
+
+		for (i = 0; i < n; i++)
+			listed |= (servers[i] == node->serverId && counts[i] > 0);
+		if (listed || holds_slot(node->serverId))
+			continue;
+		all[nall] = node->serverId;
+		allNames[nall] = node->nodeName;
+		allCounts[nall++] = 1;
+	}
+
+	if (nall > 0 &&
+		!SharedPoolReserveAll(nall, all, allCounts, wait ? ShardexecPoolWaitTimeout : 0))
+	{
+		if (wait)
+			pool_full_error(nall, all, allNames);
+		pfree(all);
+		pfree(allCounts);
+		pfree(allNames);
+		pfree(fromSpare);
+		return false;
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (fromSpare[i] > 0)
+			spare_slot(servers[i])->count -= fromSpare[i];
+	}
+	for (i = nneeded; i < nall; i++)
+		add_spare_slots(all[i], allCounts[i]);
+	if (addSpares)
+		xactSlotsReserved = true;
+	pfree(all);
+	pfree(allCounts);
+	pfree(allNames);
+	pfree(fromSpare);
+	return true;
+}
+
+/*
+ * close_idle_at_cap closes this backend's idle connections (no statement
+ * holds them, no remote transaction) to nodes at the shared cap or with
+ * backends waiting, before this backend waits for a node itself.
+ * Returns how many it closed.
+ */
+static int
+close_idle_at_cap(void)
+{
+	dlist_iter	iter;
+	int			nclosed = 0;
+
+	dlist_foreach(iter, &connectionSets)
+	{
+		ConnectionSet *set = dlist_container(ConnectionSet, listNode, iter.cur);
+		bool		atCap = SharedPoolAtCap(set->serverId);
+		int			i;
+
+		for (i = 0; i < set->nslots && atCap; i++)
+		{
+			NodeConnection *connection = set->slots[i];
+
+			if (connection->conn == NULL || connection->claimCount > 0 ||
+				connection->busyClaim != NULL || connection->xactDepth > 0 ||
+				connection->changingXactState || connection->prepared ||
+				connection->modified)
+				continue;
+			disconnect(connection);
+			nclosed++;
+		}
+	}
+	return nclosed;
 }
 
 /*
@@ -2013,7 +2286,6 @@ pre_commit_connections(void)
 	{
 		NodeConnection *connection = targets[i];
 
-		connection->changingXactState = true;
 		commands[i].conn = connection->conn;
 		commands[i].nodeName = connection->nodeName;
 		commands[i].sql = "COMMIT TRANSACTION";
@@ -2026,37 +2298,45 @@ pre_commit_connections(void)
 
 	if (use2pc)
 	{
-		/* from here on, the abort must roll back what was prepared */
-		xactPrepared = true;
-		ForceSyncCommit();
-	}
-	run_commit_commands(targets, commands, ntargets, use2pc);
-
-	if (use2pc)
-	{
 		char	  **gids = palloc(sizeof(char *) * nwritten);
 		int32	   *nodeIds = palloc(sizeof(int32) * nwritten);
 		int			n = 0;
 
-		if (ShardexecTest2pcFault == SHARDEXEC_FAULT_ERROR_AFTER_PREPARE)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("shardexec.test_2pc_fault: error after prepare")));
-		if (ShardexecTest2pcFault == SHARDEXEC_FAULT_SLEEP_AFTER_PREPARE)
-			test_fault_sleep("after prepare");
-
+		/*
+		 * The commit records, before anything is prepared: they become
+		 * visible only if the local transaction commits.  Flushing them
+		 * also makes the transaction id in the names durable: after a
+		 * crash the coordinator never gives it to another transaction
+		 * (whose names would be the same), and recovery sees it as over
+		 * rather than not begun yet.
+		 */
 		for (i = 0; i < ntargets; i++)
 		{
-			if (targets[i]->prepared)
+			if (targets[i]->modified)
 			{
 				gids[n] = targets[i]->gid;
 				nodeIds[n++] = targets[i]->set->nodeId;
 			}
 		}
 		InsertTransactionRecords(n, gids, nodeIds);
+		XLogFlush(XactLastRecEnd);
 		pfree(gids);
 		pfree(nodeIds);
+
+		/* from here on, the abort must roll back what was prepared */
+		xactPrepared = true;
+		ForceSyncCommit();
 	}
+	for (i = 0; i < ntargets; i++)
+		targets[i]->changingXactState = true;
+	run_commit_commands(targets, commands, ntargets, use2pc);
+
+	if (ShardexecTest2pcFault == SHARDEXEC_FAULT_ERROR_AFTER_PREPARE && use2pc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("shardexec.test_2pc_fault: error after prepare")));
+	if (ShardexecTest2pcFault == SHARDEXEC_FAULT_SLEEP_AFTER_PREPARE && use2pc)
+		test_fault_sleep("after prepare");
 	pfree(commands);
 	pfree(targets);
 	pfree(written);
@@ -2364,6 +2644,7 @@ end_of_xact(void)
 		orphan_claim(dlist_container(ConnectionClaim, listNode, miter.cur));
 
 	release_unopened_slots();
+	release_spare_slots();
 	(void) close_idle_connections(false);
 
 	/* sets that nothing leads to any more and that hold no connection */

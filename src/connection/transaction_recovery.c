@@ -11,9 +11,12 @@
  *	   shardexec_<system identifier>_<database oid>_<full xid>_<node id>_<n>
  *
  * (the coordinator's system identifier and database, the local
- * transaction's full id, the node and a number), then inserts one row per
- * prepared transaction into shardexec.transaction_record in the local
- * transaction.  The local commit is the decision: a prepared transaction
+ * transaction's full id, the node and a number), after inserting one row
+ * per transaction to prepare into shardexec.transaction_record in the
+ * local transaction and flushing it to the WAL (so that the local
+ * transaction id is never reused after a crash: recovery would take a
+ * transaction id the coordinator has not reached yet for one still in
+ * progress).  The local commit is the decision: a prepared transaction
  * with a visible record must be committed, one without a record whose
  * local transaction is over must be rolled back.  After the local commit
  * the committing backend sends COMMIT PREPARED itself; what it could not
