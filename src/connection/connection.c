@@ -992,7 +992,8 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 				NodeConnection *candidate = set->slots[i];
 
 				if (candidate->conn != NULL && candidate->claimCount == 0 &&
-					candidate->busyClaim == NULL && !candidate->modified)
+					candidate->busyClaim == NULL &&
+					(!candidate->modified || ShardexecMaxSharedPoolSize > 0))
 					usable++;
 			}
 			minNew[r++] = (request->count > 0 && usable == 0) ? 1 : 0;
@@ -1029,6 +1030,7 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 		ConnectionRequest *request = lfirst(lc);
 		ConnectionSet *set = sets[r];
 		int			reserved = minNew[r++];
+		int			pass;
 		int			i;
 		int			k;
 
@@ -1047,16 +1049,26 @@ ClaimNodeConnections(List *requests, ConnectionFinishCallback finishWork,
 							 finishWork, finishArg);
 			all[n++] = set->slots[required];
 		}
-		for (i = 0; i < set->nslots && request->granted < request->count; i++)
+		/*
+		 * Connections that wrote in this transaction are left to the units
+		 * pinned to them, unless there is a cap: then a connection is not
+		 * wasted (nor waited for) when one is open.
+		 */
+		for (pass = 0; pass < 2; pass++)
 		{
-			NodeConnection *candidate = set->slots[i];
-
-			if (candidate->conn != NULL && candidate->claimCount == 0 &&
-				candidate->busyClaim == NULL && !candidate->modified)
+			if (pass == 1 && (ShardexecMaxSharedPoolSize <= 0 || reserved > 0))
+				break;
+			for (i = 0; i < set->nslots && request->granted < request->count; i++)
 			{
-				claim_connection(&request->claims[request->granted++], candidate,
-								 finishWork, finishArg);
-				all[n++] = candidate;
+				NodeConnection *candidate = set->slots[i];
+
+				if (candidate->conn != NULL && candidate->claimCount == 0 &&
+					candidate->busyClaim == NULL && candidate->modified == (pass == 1))
+				{
+					claim_connection(&request->claims[request->granted++], candidate,
+									 finishWork, finishArg);
+					all[n++] = candidate;
+				}
 			}
 		}
 		reserved += SharedPoolReserve(set->serverId,
