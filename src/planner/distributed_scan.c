@@ -1,20 +1,38 @@
 /*-------------------------------------------------------------------------
  *
  * distributed_scan.c
- *		  The plan of a query pushed down whole to one shard group: the
- *		  "ShardexecQuery" CustomScan.
+ *		  The "ShardexecQuery" CustomScan: a statement, or a multi-shard
+ *		  query's worker part, run on the shards through the executor.
  *
- * A router query (router.c) becomes a PlannedStmt whose only node is a
- * CustomScan that keeps the analyzed query.  The standard planner is not
- * run at all, which keeps the coordinator's share of a distribution-key
- * lookup small: the plan is built from the query's target list, and the
- * range table is flattened only for permission checks, locks and plan
- * invalidation, as the standard planner would.
+ * Its kinds (DistributedPlanKind):
+ *  - router: a query pinned to one shard group (router.c) becomes a
+ *    PlannedStmt whose only node is this scan, keeping the analyzed
+ *    query.  The standard planner is not run at all, which keeps the
+ *    coordinator's share of a distribution-key lookup small: the plan is
+ *    built from the query's target list, and the range table is flattened
+ *    only for permission checks, locks and plan invalidation, as the
+ *    standard planner would.
+ *  - every shard group: the worker query of a multi-shard SELECT
+ *    (multi_shard.c; the scan then stands for the placeholder
+ *    shardexec.remote_scan() of the coordinator query, and merges sorted
+ *    streams when the shards sort), a co-partitioned UPDATE or DELETE, or
+ *    a colocated INSERT ... SELECT; only the shard groups the WHERE clause
+ *    leaves are run.
+ *  - every copy of a reference table: a write; the first copy (lowest
+ *    node id) is written alone before the others, so two writers of the
+ *    same rows queue there instead of deadlocking across copies, and only
+ *    it returns RETURNING rows and the row count.
+ *  - INSERT ... VALUES by shard: the rows are evaluated and grouped by
+ *    shard at execution (insert_planner.c).
  *
  * The SQL is written at execution, not at planning: the shard group
  * depends on parameters in a generic plan, and parameters and stable
  * functions (now(), current_user, ...) are folded on the coordinator
  * first, so that the node computes with the coordinator's values.
+ *
+ * A read-only statement outside a transaction block runs on connections
+ * in autocommit (ShardexecReadWithoutRemoteTransaction), saving the
+ * remote START TRANSACTION and COMMIT.
  *
  *-------------------------------------------------------------------------
  */

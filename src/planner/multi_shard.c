@@ -35,10 +35,19 @@
  *    them (count as the sum of counts, avg as the sum of sums divided by
  *    the sum of counts, with the same numeric division as avg itself)
  *    and applies HAVING, ORDER BY and LIMIT.
- *  - columns: otherwise (count(DISTINCT), ordered aggregates, variance,
- *    windows across shards, ...): the worker sends only the columns the
- *    coordinator needs, filtered, and the coordinator computes the rest
- *    exactly as a single server would.
+ *    Numeric variance and standard deviation come from count, sum and sum
+ *    of squares with the numeric arithmetic PostgreSQL's own uses;
+ *    string_agg and array_agg join the shards' results.
+ *  - columns: otherwise (count(DISTINCT), ordered aggregates, float
+ *    variance, windows across shards, ...): the worker sends only the
+ *    columns the coordinator needs, filtered (and deduplicated when no
+ *    aggregate cares about duplicates), and the coordinator computes the
+ *    rest exactly as a single server would.
+ *
+ * When the worker runs the whole query with an ORDER BY, the scan
+ * declares that order and the executor merges the shards' sorted streams
+ * (a binary heap), so no Sort runs on the coordinator and a LIMIT stops
+ * reading early.
  *
  *-------------------------------------------------------------------------
  */

@@ -26,6 +26,14 @@
  *    aggregate, DISTINCT, window, LIMIT or set operation, any of which
  *    would change its rows if fed fewer of them).
  *
+ * Co-partitioned (for multi-shard pushdown): all members connected by
+ * equalities or directed links, with a top-level table among them and no
+ * outer join preserving rows every shard group has (a reference table,
+ * VALUES) against a distributed one; then every combination of rows the
+ * query joins lies in one shard group.  The top-level WHERE clause's
+ * "k = const", "k IN (...)", "k = ANY(array)" and ORs of them leave only
+ * their shard groups to such a query.
+ *
  * The query is a router query when every member's class is pinned,
  * directly or through directed links, and all pins name the same shard
  * group: trivially when there is one class; with several classes, only
