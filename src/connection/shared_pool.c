@@ -19,9 +19,9 @@
  * itself.  Waiters sleep on one condition variable, which every release
  * broadcasts to while someone waits.
  *
- * A backend remembers the slots it holds per node; a before_shmem_exit
- * callback gives them back when it exits, whether it ends normally or
- * with FATAL.  After a crash of a backend the postmaster reinitializes
+ * A backend remembers the slots it holds per node and the nodes it waits
+ * for; a before_shmem_exit callback gives them back when it exits,
+ * whether it ends normally or with FATAL (which skips PG_FINALLY).  After a crash of a backend the postmaster reinitializes
  * shared memory, and with it the counts.
  *
  * The cap is read from each backend's own setting (PGC_SIGHUP, so the
@@ -91,6 +91,13 @@ static HTAB *poolHash = NULL;
 static HTAB *localSlots = NULL;
 static bool exitCallbackRegistered = false;
 
+/*
+ * The servers this backend is marked as waiting for, so that an exit in
+ * the middle of a wait (FATAL skips PG_FINALLY) takes the marks away.
+ */
+static Oid *waitingFor = NULL;
+static int	nwaitingFor = 0;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -100,6 +107,7 @@ static Size shared_pool_size(void);
 static SharedPoolEntry *find_entry(Oid serverId, bool create);
 static void note_local_slots(Oid serverId, int delta);
 static void shared_pool_exit(int code, Datum arg);
+static void stop_waiting(void);
 
 PG_FUNCTION_INFO_V1(shardexec_shared_connection_counts);
 
@@ -288,6 +296,15 @@ SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts, long timeou
 	if (n == 0)
 		return true;
 	Assert(poolState != NULL);
+	if (waitingFor == NULL)
+		waitingFor = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * SHARED_POOL_MAX_NODES);
+	if (n > SHARED_POOL_MAX_NODES)
+		elog(ERROR, "too many nodes to wait for");
+	if (!exitCallbackRegistered)
+	{
+		before_shmem_exit(shared_pool_exit, (Datum) 0);
+		exitCallbackRegistered = true;
+	}
 	if (timeoutMs > 0)
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeoutMs);
 
@@ -318,6 +335,7 @@ SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts, long timeou
 				if (waiting)
 					poolState->waiting--;
 				waiting = false;
+				nwaitingFor = 0;
 				done = true;
 			}
 			else if (!waiting && timeoutMs != 0)
@@ -326,6 +344,8 @@ SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts, long timeou
 					find_entry(serverIds[i], true)->waiting++;
 				poolState->waiting++;
 				waiting = true;
+				memcpy(waitingFor, serverIds, sizeof(Oid) * n);
+				nwaitingFor = n;
 			}
 			LWLockRelease(poolState->lock);
 			if (done)
@@ -349,21 +369,7 @@ SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts, long timeou
 	{
 		ConditionVariableCancelSleep();
 		if (waiting)
-		{
-			LWLockAcquire(poolState->lock, LW_EXCLUSIVE);
-			for (i = 0; i < n; i++)
-			{
-				SharedPoolEntry *entry = find_entry(serverIds[i], false);
-
-				if (entry != NULL)
-				{
-					entry->waiting--;
-					remove_if_unused(entry);
-				}
-			}
-			poolState->waiting--;
-			LWLockRelease(poolState->lock);
-		}
+			stop_waiting();
 	}
 	PG_END_TRY();
 
@@ -373,6 +379,32 @@ SharedPoolReserveAll(int n, const Oid *serverIds, const int *counts, long timeou
 			note_local_slots(serverIds[i], counts[i]);
 	}
 	return done;
+}
+
+/*
+ * stop_waiting takes this backend's waiting marks away.  It never throws.
+ */
+static void
+stop_waiting(void)
+{
+	int			i;
+
+	if (nwaitingFor == 0)
+		return;
+	LWLockAcquire(poolState->lock, LW_EXCLUSIVE);
+	for (i = 0; i < nwaitingFor; i++)
+	{
+		SharedPoolEntry *entry = find_entry(waitingFor[i], false);
+
+		if (entry != NULL)
+		{
+			entry->waiting--;
+			remove_if_unused(entry);
+		}
+	}
+	poolState->waiting--;
+	LWLockRelease(poolState->lock);
+	nwaitingFor = 0;
 }
 
 /*
@@ -449,7 +481,8 @@ SharedPoolCount(Oid serverId)
 }
 
 /*
- * shared_pool_exit gives back every slot the backend still holds.
+ * shared_pool_exit gives back every slot the backend still holds, and its
+ * waiting marks.
  */
 static void
 shared_pool_exit(int code, Datum arg)
@@ -457,6 +490,9 @@ shared_pool_exit(int code, Datum arg)
 	HASH_SEQ_STATUS scan;
 	LocalSlots *slots;
 
+	/* an exit in the middle of a wait may hold the lock */
+	LWLockReleaseAll();
+	stop_waiting();
 	if (localSlots == NULL)
 		return;
 	hash_seq_init(&scan, localSlots);
