@@ -193,6 +193,14 @@ SELECT shardexec.unregister_plugin('example');
 SELECT count(*) FROM items;
 RESET shardexec.plugins;
 
+-- a plugin whose handler function was dropped is skipped, with a warning
+SET shardexec.plugins = 'example_twin';
+DROP EXTENSION shardexec_plugin_example;
+SELECT count(*) FROM items;
+SELECT plugin_name, description, pipelines, active
+  FROM shardexec.plugins WHERE plugin_name = 'example_twin';
+RESET shardexec.plugins;
+
 -- clean up
 SELECT shardexec.unregister_plugin(plugin_name)
   FROM shardexec.plugin WHERE NOT builtin ORDER BY plugin_name;

@@ -6,9 +6,10 @@
  * read_write_splitting (execute pipeline, once per statement) sends a
  * statement to the nodes' replicas when it only reads (no unit writes or
  * locks rows) and it is not inside an explicit read-write transaction:
- * outside a transaction block, or in one that is READ ONLY.  Inside a
- * read-write transaction block everything goes to the primary, so the
- * transaction reads its own writes.  The replica of each connection is
+ * outside a transaction block, or in one that is READ ONLY (but not
+ * SERIALIZABLE, which a standby refuses).  Inside a read-write
+ * transaction block everything goes to the primary, so the transaction
+ * reads its own writes.  The replica of each connection is
  * chosen with the strategy of the option "strategy" (default: the first
  * replica that is up); a node with no replica up is read on its primary.
  * It needs a host list provider (static_hosts or topology) to know the
@@ -31,6 +32,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
@@ -73,7 +75,8 @@ rws_execute_statement(ShardexecPlugin *self, ShardexecStatementInfo *statement)
 {
 	if (!statement->read_only)
 		return;
-	if (statement->in_transaction_block && !statement->transaction_read_only)
+	if (statement->in_transaction_block &&
+		(!statement->transaction_read_only || XactIsoLevel == XACT_SERIALIZABLE))
 		return;
 	statement->use_replicas = true;
 	statement->reader_strategy = (const char *) self->private_data;

@@ -17,8 +17,8 @@
  * the routine again (the function may have been replaced since it was
  * registered), copies its options and calls its init, all in one memory
  * context that is swapped in only when everything succeeded, as a cache
- * entry should be.  A name in the setting that is not registered is
- * skipped with a warning.
+ * entry should be.  A name in the setting that is not registered, or
+ * whose handler function was dropped, is skipped with a warning.
  *
  * Invalidation.  The chain is dropped (PluginCacheValid = false) when
  *	 - shardexec.plugins changes in this backend (its assign hook): SET,
@@ -58,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "shardexec/metadata.h"
@@ -412,6 +413,15 @@ build_chain(List *names)
 						 errmsg("plugin \"%s\" named in shardexec.plugins is not registered",
 								name),
 						 errhint("Register it with shardexec.register_plugin(), or remove it from shardexec.plugins.")));
+				continue;
+			}
+			if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(row->handler)))
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("the handler of plugin \"%s\" no longer exists, the plugin is skipped",
+								name),
+						 errhint("Unregister the plugin with shardexec.unregister_plugin(), or remove it from shardexec.plugins.")));
 				continue;
 			}
 			ap = palloc0(sizeof(ActivePlugin));

@@ -357,6 +357,17 @@ shardexec_plugin_status(PG_FUNCTION_ARGS)
 		int			position = 0;
 		MemoryContext oldContext;
 
+		if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(handler)))
+		{
+			/* the handler was dropped: the plugin is skipped wherever active */
+			values[0] = CStringGetTextDatum(name);
+			values[1] = CStringGetTextDatum("(its handler function no longer exists)");
+			nulls[2] = true;
+			values[3] = BoolGetDatum(false);
+			nulls[4] = true;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			continue;
+		}
 		CheckPluginHandlerSignature(handler);
 		routine = CallPluginHandler(handler, name);
 

@@ -6,6 +6,10 @@
 CREATE FUNCTION plugin_example_handler(internal) RETURNS internal
 AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 
+-- a plugin on the execute pipeline only that does nothing (benchmarks)
+CREATE FUNCTION plugin_example_noop_handler(internal) RETURNS internal
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+
 -- handlers of the wrong kind, which register_plugin must refuse
 CREATE FUNCTION plugin_example_not_a_routine(internal) RETURNS internal
 AS 'MODULE_PATHNAME' LANGUAGE C STRICT;

@@ -22,6 +22,9 @@
  * and it provides the host selection strategy "example_last": the last
  * host of the wanted role that is up.
  *
+ * plugin_example_noop_handler is a second plugin of the library, on the
+ * execute pipeline only, that does nothing: for overhead measurements.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,6 +39,7 @@
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(plugin_example_handler);
+PG_FUNCTION_INFO_V1(plugin_example_noop_handler);
 PG_FUNCTION_INFO_V1(plugin_example_not_a_routine);
 PG_FUNCTION_INFO_V1(plugin_example_future_version);
 PG_FUNCTION_INFO_V1(plugin_example_calls);
@@ -313,6 +317,29 @@ Datum
 plugin_example_handler(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&example_routine);
+}
+
+/*
+ * plugin_example_noop_handler: a plugin on the execute pipeline only, whose
+ * callbacks do nothing; the overhead benchmark chains three of them.
+ */
+static void
+noop_execute(ShardexecPlugin *self, ShardexecUnitInfo *unit)
+{
+}
+
+static const ShardexecPluginRoutine noop_routine = {
+	SHARDEXEC_PLUGIN_ROUTINE_INIT,
+	.description = "does nothing around every execution unit (benchmarks)",
+	.default_weight = 200,
+	.execute_begin = noop_execute,
+	.execute_end = noop_execute,
+};
+
+Datum
+plugin_example_noop_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&noop_routine);
 }
 
 /* a handler with the right signature that returns something else */

@@ -166,6 +166,9 @@ is(query_value($coord, qq{$split
 is(query_value($coord, qq{$split
 	BEGIN READ ONLY; SELECT count(*) FROM t; COMMIT;}),
 	'100', 'a read in a read-only transaction goes to the replica');
+is(query_value($coord, qq{$split
+	BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY; SELECT count(*) FROM t; COMMIT;}),
+	'102', 'a serializable read-only transaction goes to the primary (a standby refuses it)');
 $replica->safe_psql('postgres', 'SELECT pg_wal_replay_resume()');
 $coord->safe_psql('postgres', q{DELETE FROM t WHERE id = 102});
 $node1->wait_for_catchup($replica_name);
