@@ -4,9 +4,10 @@
  *		  Module load: settings and the hooks of every subsystem.
  *
  * shardexec keeps shared state (the per-node connection counts of the
- * pool) and installs planner, executor and utility hooks, so it must be
- * loaded by the postmaster through shared_preload_libraries; loading it
- * any other way is refused with a hint.
+ * pool), registers a background worker (the recovery of prepared
+ * transactions) and installs planner, executor and utility hooks, so it
+ * must be loaded by the postmaster through shared_preload_libraries;
+ * loading it any other way is refused with a hint.
  *
  * Every shardexec.* setting is defined here, in alphabetical order, and
  * then the prefix is reserved so that a misspelt setting is reported.
