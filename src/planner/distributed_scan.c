@@ -53,11 +53,14 @@
 #include "parser/parsetree.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "tcop/pquery.h"
+#include "utils/portal.h"
 
 #include "shardexec/connection.h"
 #include "shardexec/executor.h"
 #include "shardexec/metadata.h"
 #include "shardexec/planner.h"
+#include "shardexec/shardexec.h"
 
 /* positions in custom_private */
 #define PRIVATE_QUERY 0
@@ -787,12 +790,20 @@ start_execution(DistributedScanState *state)
 		units = list_make1(linitial(units));
 	}
 	/*
-	 * A read-only statement outside a transaction block runs on
-	 * connections in autocommit: no remote transaction to start and commit.
+	 * Outside a transaction block, a read-only statement, or a client's own
+	 * statement that writes through one unit (atomic on its node by
+	 * itself; not a statement inside a function or DO block, whose
+	 * transaction may still fail; not when shardexec.use_2pc = on asks for
+	 * two phases for every write), runs on connections in autocommit: no
+	 * remote transaction to start and commit.
 	 */
 	ShardexecReadWithoutRemoteTransaction =
-		!IsTransactionBlock() && state->query->commandType == CMD_SELECT &&
-		state->query->rowMarks == NIL && !state->query->hasModifyingCTE;
+		!IsTransactionBlock() &&
+		((state->query->commandType == CMD_SELECT &&
+		  state->query->rowMarks == NIL && !state->query->hasModifyingCTE) ||
+		 (list_length(units) == 1 && state->laterUnits == NIL &&
+		  ShardexecUse2pc != SHARDEXEC_2PC_ON && ActivePortal != NULL &&
+		  list_member_ptr(ActivePortal->stmts, state->css.ss.ps.state->es_plannedstmt)));
 	PG_TRY();
 	{
 		state->execution = BeginDistributedExecution(units, tupdesc, state->merge,
