@@ -103,6 +103,21 @@ SELECT count(*) FROM wr_dist.accounts WHERE balance = 0 AND id = 99;
 ROLLBACK;
 SELECT balance <> 0 AS rolled_back FROM wr_dist.accounts WHERE id = 99;
 
+-- a single-row write the client sends runs in autocommit on its node; one
+-- run by a DO block or a function that then fails is undone
+UPDATE wr_dist.accounts SET balance = 1 WHERE id = 98;
+\set VERBOSITY terse
+DO $$ BEGIN UPDATE wr_dist.accounts SET balance = 2 WHERE id = 98; RAISE EXCEPTION 'undo'; END $$;
+CREATE FUNCTION pg_temp.fail_after_write() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE wr_dist.accounts SET balance = 3 WHERE id = 98;
+    RAISE EXCEPTION 'undo too';
+END $$;
+SELECT pg_temp.fail_after_write();
+UPDATE wr_dist.accounts SET balance = 4 WHERE id = 98 AND 1 / 0 = 1;
+\set VERBOSITY default
+SELECT balance FROM wr_dist.accounts WHERE id = 98;
+
 -- writes that cannot be pushed down are refused
 UPDATE wr_dist.accounts SET id = id + 1 WHERE id = 1;
 UPDATE wr_dist.accounts SET balance = (SELECT max(balance) FROM wr_dist.accounts);
