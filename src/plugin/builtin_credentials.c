@@ -24,18 +24,30 @@
  * again at once and the connection tried once more (the secret was
  * rotated).  "user" sets the user name as well.
  *
+ * Who gets the secrets.  shardexec.plugins can be set by any role, and a
+ * role with USAGE on a node's server can write its own user mapping, so
+ * the secrets must not go to whoever asks: they are used only for the
+ * local roles listed in the option "roles" (members of them, by
+ * privileges), and, without it, for superusers only.  Registering
+ * credentials with "file" needs the privileges of pg_read_server_files,
+ * with "command" those of pg_execute_server_program (checked by the
+ * validator, as the registering role), since the file is read and the
+ * command run by the server's operating system user.
+ *
  * The secrets live in the backend's memory only, and never appear in an
  * error message.  A non-superuser still needs a password in its user
  * mapping (connection.c checks that before the pipeline runs): any
- * placeholder does, credentials replaces it.  Files and commands are read
- * and run by the server's operating system user.
+ * placeholder does, credentials replaces it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -51,6 +63,8 @@ typedef struct CredentialsOptions
 	char	   *keyword;
 	char	   *user;
 	int			ttlSeconds;
+	List	   *roles;			/* OIDs of the roles that get secrets; NIL:
+								 * superusers only */
 	HTAB	   *cache;
 } CredentialsOptions;
 
@@ -68,12 +82,61 @@ typedef struct CachedSecret
 	TimestampTz expiresAt;
 } CachedSecret;
 
-static const char *const credentials_keys[] = {"file", "command", "keyword", "user", "ttl_s", NULL};
+static const char *const credentials_keys[] = {"file", "command", "keyword", "user", "ttl_s",
+"roles", NULL};
+
+/*
+ * parse_roles returns the OIDs of the roles named in the option "roles",
+ * an array of role names; a role that does not exist is an error, or with
+ * missingOk (a role dropped since the registration) left out.
+ */
+static List *
+parse_roles(Jsonb *options, bool missingOk)
+{
+	JsonbValue	value;
+	JsonbIterator *it;
+	JsonbIteratorToken token;
+	Jsonb	   *array;
+	List	   *roles = NIL;
+	int			level = 0;
+
+	if (getKeyJsonValueFromContainer(&options->root, "roles", 5, &value) == NULL)
+		return NIL;
+	if (value.type != jbvBinary || !JsonContainerIsArray(value.val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"roles\" must be an array of role names")));
+	array = JsonbValueToJsonb(&value);
+	it = JsonbIteratorInit(&array->root);
+	while ((token = JsonbIteratorNext(&it, &value, true)) != WJB_DONE)
+	{
+		if (token == WJB_BEGIN_ARRAY || token == WJB_BEGIN_OBJECT)
+			level++;
+		else if (token == WJB_END_ARRAY || token == WJB_END_OBJECT)
+			level--;
+		else if (token == WJB_ELEM && level == 1)
+		{
+			char	   *name;
+			Oid			role;
+
+			if (value.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"roles\" must be an array of role names")));
+			name = pnstrdup(value.val.string.val, value.val.string.len);
+			role = get_role_oid(name, missingOk);
+			if (OidIsValid(role))
+				roles = lappend_oid(roles, role);
+		}
+	}
+	return roles;
+}
 
 static void
-credentials_parse(Jsonb *options, CredentialsOptions *parsed)
+credentials_parse(Jsonb *options, CredentialsOptions *parsed, bool missingOk)
 {
 	double		ttl = 60;
+	JsonbValue	rolesValue;
 
 	PluginCheckOptionKeys(options, "credentials", credentials_keys);
 	parsed->file = PluginOptionString(options, "file");
@@ -99,14 +162,55 @@ credentials_parse(Jsonb *options, CredentialsOptions *parsed)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl_s must be between 0 and %d", 86400 * 365)));
 	parsed->ttlSeconds = (int) ttl;
+	parsed->roles = parse_roles(options, missingOk);
+	/* "roles" names no role (left): nobody, rather than superusers only */
+	if (parsed->roles == NIL &&
+		getKeyJsonValueFromContainer(&options->root, "roles", 5, &rolesValue) != NULL)
+		parsed->roles = list_make1_oid(InvalidOid);
 }
 
+/*
+ * credentials_validate checks the options, and that the registering role
+ * may have the server read the file or run the command.
+ */
 static void
 credentials_validate(Jsonb *options)
 {
 	CredentialsOptions parsed;
 
-	credentials_parse(options, &parsed);
+	credentials_parse(options, &parsed, false);
+	if (parsed.command != NULL &&
+		!has_privs_of_role(GetUserId(), ROLE_PG_EXECUTE_SERVER_PROGRAM))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to have credentials run a command"),
+				 errdetail("Only roles with privileges of the \"pg_execute_server_program\" role may use the option \"command\".")));
+	if (parsed.file != NULL &&
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to have credentials read a file"),
+				 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may use the option \"file\".")));
+}
+
+/*
+ * may_use_secrets says whether local role userId gets the secrets: a
+ * member of one of the roles of the option "roles", or, without it, a
+ * superuser.
+ */
+static bool
+may_use_secrets(CredentialsOptions *options, Oid userId)
+{
+	ListCell   *lc;
+
+	if (options->roles == NIL)
+		return superuser_arg(userId);
+	foreach(lc, options->roles)
+	{
+		if (OidIsValid(lfirst_oid(lc)) && has_privs_of_role(userId, lfirst_oid(lc)))
+			return true;
+	}
+	return false;
 }
 
 static void *
@@ -115,7 +219,7 @@ credentials_init(const char *pluginName, Jsonb *options)
 	CredentialsOptions *parsed = palloc0(sizeof(CredentialsOptions));
 	HASHCTL		ctl;
 
-	credentials_parse(options, parsed);
+	credentials_parse(options, parsed, true);
 	ctl.keysize = sizeof(SecretKey);
 	ctl.entrysize = sizeof(CachedSecret);
 	ctl.hcxt = CurrentMemoryContext;
@@ -307,6 +411,8 @@ credentials_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 	char	   *secret;
 	PGconn	   *conn;
 
+	if (!may_use_secrets(options, info->user_id))
+		return chain->next(chain, info);
 	if (options->user != NULL)
 		info->set_option(info, "user", options->user);
 	user = info->get_option(info, "user");

@@ -243,6 +243,27 @@ $rc = $coord->psql('postgres',
 	stdout => \$alice_out, stderr => \$alice_err, extra_params => [ '-U', 'alice' ]);
 is($alice_out, '101', 'with credentials from the file, user app connects');
 
+# a role that is not a superuser gets the secrets only if the plugin names it
+$coord->safe_psql('postgres', q{
+	CREATE ROLE bob LOGIN;
+	GRANT SELECT ON t TO bob;
+	GRANT USAGE ON FOREIGN SERVER node1 TO bob;
+	CREATE USER MAPPING FOR bob SERVER node1 OPTIONS (user 'app', password 'placeholder');
+});
+my ($bob_out, $bob_err) = ('', '');
+$coord->psql('postgres', q{SET shardexec.plugins = 'secrets'; SELECT count(*) FROM t},
+	stdout => \$bob_out, stderr => \$bob_err, extra_params => [ '-U', 'bob' ]);
+like($bob_err, qr/could not connect to node "node1".*password authentication failed/s,
+	'a role the credentials plugin does not name does not get its secrets');
+$coord->safe_psql('postgres', qq{
+	SELECT shardexec.register_plugin('secrets_bob', 'shardexec.credentials_handler', NULL,
+	                                 '{"file": "$secrets", "roles": ["bob"]}');
+});
+($bob_out, $bob_err) = ('', '');
+$coord->psql('postgres', q{SET shardexec.plugins = 'secrets_bob'; SELECT count(*) FROM t},
+	stdout => \$bob_out, stderr => \$bob_err, extra_params => [ '-U', 'bob' ]);
+is($bob_out, '101', 'a role it names connects with the secret from the file');
+
 # ---------------------------------------------------------------------------
 # (6) a running session sees registry and setting changes
 
