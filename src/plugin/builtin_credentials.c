@@ -132,6 +132,10 @@ parse_roles(Jsonb *options, bool missingOk)
 	return roles;
 }
 
+/*
+ * credentials_parse reads options into parsed; with missingOk, roles that
+ * no longer exist are left out.
+ */
 static void
 credentials_parse(Jsonb *options, CredentialsOptions *parsed, bool missingOk)
 {
@@ -213,6 +217,10 @@ may_use_secrets(CredentialsOptions *options, Oid userId)
 	return false;
 }
 
+/*
+ * credentials_init parses the options and makes the secret cache, in the
+ * chain's memory.
+ */
 static void *
 credentials_init(const char *pluginName, Jsonb *options)
 {
@@ -402,6 +410,11 @@ get_secret(CredentialsOptions *options, ShardexecConnectInfo *info, const char *
 	return secret;
 }
 
+/*
+ * credentials_connect is the connect callback: it sets the secret (for a
+ * role allowed to have it) and calls the next plugin, once more with a
+ * fresh secret if the node rejected the cached one.
+ */
 static PGconn *
 credentials_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 					ShardexecConnectChain *chain)
@@ -447,6 +460,9 @@ static const ShardexecPluginRoutine credentials_routine = {
 	.connect = credentials_connect,
 };
 
+/*
+ * shardexec_credentials_handler is the handler of the credentials plugin.
+ */
 Datum
 shardexec_credentials_handler(PG_FUNCTION_ARGS)
 {

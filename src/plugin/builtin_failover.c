@@ -71,6 +71,10 @@ static HTAB *knownPrimaries = NULL;
 static const char *const failover_keys[] = {"timeout_ms", "retry_interval_ms",
 "probe_timeout_ms", NULL};
 
+/*
+ * positive_option returns the integer option key (1 .. INT_MAX), or
+ * defaultValue if it is absent.
+ */
 static int
 positive_option(Jsonb *options, const char *key, int defaultValue)
 {
@@ -85,6 +89,9 @@ positive_option(Jsonb *options, const char *key, int defaultValue)
 	return (int) value;
 }
 
+/*
+ * failover_parse reads options into parsed.
+ */
 static void
 failover_parse(Jsonb *options, FailoverOptions *parsed)
 {
@@ -94,6 +101,9 @@ failover_parse(Jsonb *options, FailoverOptions *parsed)
 	parsed->probeTimeoutMs = positive_option(options, "probe_timeout_ms", 2000);
 }
 
+/*
+ * failover_validate is the options validator of failover.
+ */
 static void
 failover_validate(Jsonb *options)
 {
@@ -102,6 +112,9 @@ failover_validate(Jsonb *options)
 	failover_parse(options, &parsed);
 }
 
+/*
+ * failover_init parses the options once per chain.
+ */
 static void *
 failover_init(const char *pluginName, Jsonb *options)
 {
@@ -111,6 +124,10 @@ failover_init(const char *pluginName, Jsonb *options)
 	return parsed;
 }
 
+/*
+ * remember_primary records, for the life of the backend, that node nodeId
+ * has its primary at host:port.
+ */
 static void
 remember_primary(int32 nodeId, const char *host, int port)
 {
@@ -197,6 +214,11 @@ find_primary(FailoverOptions *options, ShardexecNode *node)
 	}
 }
 
+/*
+ * failover_connect is the connect callback of failover: it calls the next
+ * plugin and, when that fails, tries another replica or looks for the
+ * node's primary (see the file header).
+ */
 static PGconn *
 failover_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 				 ShardexecConnectChain *chain)
@@ -302,6 +324,11 @@ server_went_away(const char *sqlstate)
 		 strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0);
 }
 
+/*
+ * failover_execute_end is the execute_end callback of failover: a unit
+ * whose connection was lost marks its host down and fails with an error
+ * that says what is known (see the file header).
+ */
 static void
 failover_execute_end(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 {
@@ -355,6 +382,9 @@ static const ShardexecPluginRoutine failover_routine = {
 	.execute_end = failover_execute_end,
 };
 
+/*
+ * shardexec_failover_handler is the handler of the failover plugin.
+ */
 Datum
 shardexec_failover_handler(PG_FUNCTION_ARGS)
 {

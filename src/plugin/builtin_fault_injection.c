@@ -69,6 +69,10 @@ take_fault(const char *nodeName, const char *pipeline)
 	return true;
 }
 
+/*
+ * fault_connect refuses the connection when a connect fault was asked for
+ * on its node, as if the node did not answer.
+ */
 static PGconn *
 fault_connect(ShardexecPlugin *self, ShardexecConnectInfo *info, ShardexecConnectChain *chain)
 {
@@ -81,6 +85,9 @@ fault_connect(ShardexecPlugin *self, ShardexecConnectInfo *info, ShardexecConnec
 	return chain->next(chain, info);
 }
 
+/*
+ * fault_force_connect does the same for a force_connect fault.
+ */
 static PGconn *
 fault_force_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 					ShardexecConnectChain *chain)
@@ -94,6 +101,10 @@ fault_force_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 	return chain->next(chain, info);
 }
 
+/*
+ * fault_execute_begin fails the unit when an execute fault was asked for
+ * on its node.
+ */
 static void
 fault_execute_begin(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 {
@@ -113,6 +124,10 @@ static const ShardexecPluginRoutine fault_injection_routine = {
 	.execute_begin = fault_execute_begin,
 };
 
+/*
+ * shardexec_fault_injection_handler is the handler of the fault_injection
+ * plugin.
+ */
 Datum
 shardexec_fault_injection_handler(PG_FUNCTION_ARGS)
 {

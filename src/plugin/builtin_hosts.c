@@ -53,6 +53,10 @@ PG_FUNCTION_INFO_V1(shardexec_topology_handler);
  * ----------------------------------------------------------------
  */
 
+/*
+ * static_hosts_provider adds the replicas recorded with add_replica to
+ * the host list the rest of the chain builds.
+ */
 static void
 static_hosts_provider(ShardexecPlugin *self, ShardexecHostListRequest *request,
 					  ShardexecHostListChain *chain)
@@ -94,6 +98,9 @@ static const ShardexecPluginRoutine static_hosts_routine = {
 	.host_list_provider = static_hosts_provider,
 };
 
+/*
+ * shardexec_static_hosts_handler is the handler of the static_hosts plugin.
+ */
 Datum
 shardexec_static_hosts_handler(PG_FUNCTION_ARGS)
 {
@@ -114,6 +121,9 @@ typedef struct TopologyOptions
 
 static const char *const topology_keys[] = {"refresh_ms", "port", "probe_timeout_ms", NULL};
 
+/*
+ * topology_parse reads options into parsed.
+ */
 static void
 topology_parse(Jsonb *options, TopologyOptions *parsed)
 {
@@ -149,6 +159,9 @@ topology_parse(Jsonb *options, TopologyOptions *parsed)
 	}
 }
 
+/*
+ * topology_validate is the options validator of topology.
+ */
 static void
 topology_validate(Jsonb *options)
 {
@@ -157,6 +170,9 @@ topology_validate(Jsonb *options)
 	topology_parse(options, &parsed);
 }
 
+/*
+ * topology_init parses the options once per chain.
+ */
 static void *
 topology_init(const char *pluginName, Jsonb *options)
 {
@@ -187,6 +203,10 @@ parse_host_port(const char *text, char **host, int *port)
 	return true;
 }
 
+/*
+ * topology_provider asks the hosts of the list the rest of the chain built
+ * which is the primary, and adds the primary's streaming replicas.
+ */
 static void
 topology_provider(ShardexecPlugin *self, ShardexecHostListRequest *request,
 				  ShardexecHostListChain *chain)
@@ -272,6 +292,9 @@ static const ShardexecPluginRoutine topology_routine = {
 	.host_list_provider = topology_provider,
 };
 
+/*
+ * shardexec_topology_handler is the handler of the topology plugin.
+ */
 Datum
 shardexec_topology_handler(PG_FUNCTION_ARGS)
 {

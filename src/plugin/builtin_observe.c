@@ -64,6 +64,10 @@ typedef struct TimingEntry
 
 static HTAB *timings = NULL;
 
+/*
+ * record_timing adds one call of pipeline on nodeName, which took ms, to
+ * this backend's figures.
+ */
 static void
 record_timing(const char *nodeName, const char *pipeline, double ms, bool failed,
 			  uint64 rows)
@@ -99,6 +103,9 @@ record_timing(const char *nodeName, const char *pipeline, double ms, bool failed
 	entry->maxMs = Max(entry->maxMs, ms);
 }
 
+/*
+ * timed_connect times the call to next, as pipeline.
+ */
 static PGconn *
 timed_connect(const char *pipeline, ShardexecConnectInfo *info, ShardexecConnectChain *chain)
 {
@@ -115,6 +122,9 @@ timed_connect(const char *pipeline, ShardexecConnectInfo *info, ShardexecConnect
 	return conn;
 }
 
+/*
+ * execution_time_connect times the connect pipeline inside it.
+ */
 static PGconn *
 execution_time_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 					   ShardexecConnectChain *chain)
@@ -125,6 +135,9 @@ execution_time_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 	return timed_connect("connect", info, chain);
 }
 
+/*
+ * execution_time_force_connect times the force_connect pipeline inside it.
+ */
 static PGconn *
 execution_time_force_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 							 ShardexecConnectChain *chain)
@@ -132,6 +145,9 @@ execution_time_force_connect(ShardexecPlugin *self, ShardexecConnectInfo *info,
 	return timed_connect("force_connect", info, chain);
 }
 
+/*
+ * execution_time_execute_end records a unit's time and rows.
+ */
 static void
 execution_time_execute_end(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 {
@@ -147,6 +163,10 @@ static const ShardexecPluginRoutine execution_time_routine = {
 	.execute_end = execution_time_execute_end,
 };
 
+/*
+ * shardexec_execution_time_handler is the handler of the execution_time
+ * plugin.
+ */
 Datum
 shardexec_execution_time_handler(PG_FUNCTION_ARGS)
 {
@@ -238,6 +258,9 @@ log_level_from_name(const char *name)
 	return -1;
 }
 
+/*
+ * log_query_parse reads options into parsed.
+ */
 static void
 log_query_parse(Jsonb *options, LogQueryOptions *parsed)
 {
@@ -258,6 +281,9 @@ log_query_parse(Jsonb *options, LogQueryOptions *parsed)
 	(void) PluginOptionNumber(options, "min_duration_ms", &parsed->minDurationMs);
 }
 
+/*
+ * log_query_validate is the options validator of log_query.
+ */
 static void
 log_query_validate(Jsonb *options)
 {
@@ -266,6 +292,9 @@ log_query_validate(Jsonb *options)
 	log_query_parse(options, &parsed);
 }
 
+/*
+ * log_query_init parses the options once per chain.
+ */
 static void *
 log_query_init(const char *pluginName, Jsonb *options)
 {
@@ -275,6 +304,9 @@ log_query_init(const char *pluginName, Jsonb *options)
 	return parsed;
 }
 
+/*
+ * log_query_execute_end logs a unit that ended.
+ */
 static void
 log_query_execute_end(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 {
@@ -317,6 +349,9 @@ static const ShardexecPluginRoutine log_query_routine = {
 	.execute_end = log_query_execute_end,
 };
 
+/*
+ * shardexec_log_query_handler is the handler of the log_query plugin.
+ */
 Datum
 shardexec_log_query_handler(PG_FUNCTION_ARGS)
 {

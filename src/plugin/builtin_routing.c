@@ -51,6 +51,9 @@ PG_FUNCTION_INFO_V1(shardexec_host_selection_handler);
 
 static const char *const rws_keys[] = {"strategy", NULL};
 
+/*
+ * rws_validate is the options validator of read_write_splitting.
+ */
 static void
 rws_validate(Jsonb *options)
 {
@@ -64,12 +67,19 @@ rws_validate(Jsonb *options)
 				 errmsg("strategy must not be empty")));
 }
 
+/*
+ * rws_init returns the strategy option (or NULL) as private data.
+ */
 static void *
 rws_init(const char *pluginName, Jsonb *options)
 {
 	return PluginOptionString(options, "strategy");
 }
 
+/*
+ * rws_execute_statement sends a statement that only reads, outside a
+ * read-write transaction, to the replicas.
+ */
 static void
 rws_execute_statement(ShardexecPlugin *self, ShardexecStatementInfo *statement)
 {
@@ -91,6 +101,10 @@ static const ShardexecPluginRoutine rws_routine = {
 	.execute_statement = rws_execute_statement,
 };
 
+/*
+ * shardexec_read_write_splitting_handler is the handler of the
+ * read_write_splitting plugin.
+ */
 Datum
 shardexec_read_write_splitting_handler(PG_FUNCTION_ARGS)
 {
@@ -120,6 +134,10 @@ typedef struct HostSelectionState
 	HTAB	   *roundRobin;
 } HostSelectionState;
 
+/*
+ * host_selection_validate is the options validator of host_selection:
+ * weights must be integers from 1 to 1000.
+ */
 static void
 host_selection_validate(Jsonb *options)
 {
@@ -159,6 +177,9 @@ host_selection_validate(Jsonb *options)
 	}
 }
 
+/*
+ * host_selection_init keeps the weights and makes the round-robin state.
+ */
 static void *
 host_selection_init(const char *pluginName, Jsonb *options)
 {
@@ -176,6 +197,9 @@ host_selection_init(const char *pluginName, Jsonb *options)
 	return state;
 }
 
+/*
+ * host_selection_accepts accepts the four strategies it provides.
+ */
 static bool
 host_selection_accepts(ShardexecPlugin *self, ShardexecHostRole role, const char *strategy)
 {
@@ -206,6 +230,10 @@ host_weight(HostSelectionState *state, const ShardexecHost *host)
 													NumericGetDatum(value.val.numeric)));
 }
 
+/*
+ * host_selection_get chooses a host of role among those that are up,
+ * with strategy (see the file header); -1 if there is none.
+ */
 static int
 host_selection_get(ShardexecPlugin *self, const ShardexecHostList *list,
 				   ShardexecHostRole role, const char *strategy)
@@ -283,6 +311,10 @@ static const ShardexecPluginRoutine host_selection_routine = {
 	.get_host_by_strategy = host_selection_get,
 };
 
+/*
+ * shardexec_host_selection_handler is the handler of the host_selection
+ * plugin.
+ */
 Datum
 shardexec_host_selection_handler(PG_FUNCTION_ARGS)
 {

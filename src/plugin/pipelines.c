@@ -231,6 +231,10 @@ chain_has(PluginCallback callback)
  * ----------------------------------------------------------------
  */
 
+/*
+ * push_plugin_frame pushes the error context of a call of plugin in the
+ * pipeline of callback; pop_plugin_frame takes it off.
+ */
 static void
 push_plugin_frame(PluginCallFrame *frame, ActivePlugin *plugin, PluginCallback callback)
 {
@@ -248,6 +252,9 @@ pop_plugin_frame(PluginCallFrame *frame)
 	error_context_stack = frame->callback.previous;
 }
 
+/*
+ * plugin_error_context names the plugin and the pipeline in an error.
+ */
 static void
 plugin_error_context(void *arg)
 {
@@ -381,6 +388,10 @@ init_connect_info(ConnectInfoImpl *impl, ShardexecNode *node, Oid userId,
 	impl->pub.port = (port != NULL && port[0] != '\0') ? atoi(port) : 5432;
 }
 
+/*
+ * connect_info_set_option is ShardexecConnectInfo.set_option: it sets,
+ * adds or (value NULL) removes a libpq option, copying the strings.
+ */
 static void
 connect_info_set_option(ShardexecConnectInfo *info, const char *keyword, const char *value)
 {
@@ -423,6 +434,9 @@ connect_info_set_option(ShardexecConnectInfo *info, const char *keyword, const c
 	MemoryContextSwitchTo(oldContext);
 }
 
+/*
+ * connect_info_get_option is ShardexecConnectInfo.get_option.
+ */
 static const char *
 connect_info_get_option(ShardexecConnectInfo *info, const char *keyword)
 {
@@ -437,6 +451,10 @@ connect_info_get_option(ShardexecConnectInfo *info, const char *keyword)
 	return NULL;
 }
 
+/*
+ * connect_info_set_host is ShardexecConnectInfo.set_host: host and port
+ * replace the options host, hostaddr and port.
+ */
 static void
 connect_info_set_host(ShardexecConnectInfo *info, const char *host, int port)
 {
@@ -1024,6 +1042,10 @@ run_host_list_chain(HostListRequestImpl *impl, int position)
 	}
 }
 
+/*
+ * host_list_next is ShardexecHostListChain.next: it runs the rest of the
+ * chain without the calling plugin's error context.
+ */
 static void
 host_list_next(ShardexecHostListChain *chain, ShardexecHostListRequest *request)
 {
@@ -1109,6 +1131,9 @@ request_add_host(ShardexecHostListRequest *request, const char *host, int port,
 	return entry;
 }
 
+/*
+ * request_force_connect is ShardexecHostListRequest.force_connect.
+ */
 static PGconn *
 request_force_connect(ShardexecHostListRequest *request, const char *host, int port,
 					  char **error)
@@ -1118,6 +1143,9 @@ request_force_connect(ShardexecHostListRequest *request, const char *host, int p
 	return PluginForceConnect(impl->node, host, port, SHARDEXEC_HOST_PRIMARY, 0, error);
 }
 
+/*
+ * find_host returns the index of host:port in list, or -1.
+ */
 static int
 find_host(const ShardexecHostList *list, const char *host, int port)
 {

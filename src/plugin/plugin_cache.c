@@ -179,6 +179,9 @@ plugin_xact_callback(XactEvent event, void *arg)
 		PluginRouting = NULL;
 }
 
+/*
+ * plugin_subxact_callback: see plugin_xact_callback.
+ */
 static void
 plugin_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
@@ -507,6 +510,10 @@ build_chain(List *names)
 	return chain;
 }
 
+/*
+ * active_plugin_cmp orders the chain: by weight, then by position in the
+ * setting.
+ */
 static int
 active_plugin_cmp(const void *a, const void *b)
 {
@@ -518,6 +525,9 @@ active_plugin_cmp(const void *a, const void *b)
 	return (pa->gucPosition > pb->gucPosition) - (pa->gucPosition < pb->gucPosition);
 }
 
+/*
+ * init_error_context names the plugin whose init failed.
+ */
 static void
 init_error_context(void *arg)
 {

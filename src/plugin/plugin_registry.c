@@ -168,6 +168,9 @@ CallPluginHandler(Oid handler, const char *pluginName)
 	return routine;
 }
 
+/*
+ * handler_error_context names the plugin (or handler) being checked.
+ */
 static void
 handler_error_context(void *arg)
 {
