@@ -2116,6 +2116,47 @@ disconnect(NodeConnection *connection)
 	connection->invalidated = false;
 	connection->busyClaim = NULL;
 	connection->preparedChecked = false;
+	list_free_deep(connection->statements);
+	connection->statements = NIL;
+}
+
+/*
+ * PreparedStatementNumber returns the number n of the statement
+ * "shardexec_n" prepared with sql on connection's session, or -1; with
+ * add, a statement not prepared yet is recorded (the caller prepares it)
+ * and its number returned, unless the session already holds as many as
+ * it may (then -1).
+ */
+int
+PreparedStatementNumber(NodeConnection *connection, const char *sql, bool add)
+{
+	ListCell   *lc;
+	MemoryContext oldContext;
+
+	foreach(lc, connection->statements)
+	{
+		if (strcmp((char *) lfirst(lc), sql) == 0)
+			return foreach_current_index(lc);
+	}
+	if (!add || list_length(connection->statements) >= SHARDEXEC_MAX_PREPARED_STATEMENTS)
+		return -1;
+	oldContext = MemoryContextSwitchTo(TopMemoryContext);
+	connection->statements = lappend(connection->statements, pstrdup(sql));
+	MemoryContextSwitchTo(oldContext);
+	return list_length(connection->statements) - 1;
+}
+
+/*
+ * ForgetPreparedStatement records that statement number was not prepared
+ * after all (its PREPARE failed); its number is not reused.
+ */
+void
+ForgetPreparedStatement(NodeConnection *connection, int number)
+{
+	ListCell   *lc = list_nth_cell(connection->statements, number);
+
+	pfree(lfirst(lc));
+	lfirst(lc) = MemoryContextStrdup(TopMemoryContext, "");
 }
 
 /* an idle connection and when it was last used, for close_idle_connections */

@@ -256,6 +256,9 @@ static void prepare_conversion(DistributedExecution *execution);
 static void deal_units(NodeExecution *node);
 static void claim_connections(DistributedExecution *execution);
 static void start_units(DistributedExecution *execution);
+static void prepare_statement(DistributedExecution *execution, ConnectionExecution *c,
+							  UnitExecution *u, int number);
+static char *statement_key(DistributedExecution *execution, UnitExecution *u);
 static void send_unit(DistributedExecution *execution, ConnectionExecution *c,
 					  UnitExecution *u);
 static void flush_connection(DistributedExecution *execution, ConnectionExecution *c);
@@ -746,10 +749,98 @@ send_unit(DistributedExecution *execution, ConnectionExecution *c, UnitExecution
 				 errhidestmt(true)));
 	if (execution->plugin != NULL)
 		PluginExecuteBegin(execution->plugin, u->index, u->unit, c->node->nodeName, c->conn);
+	/*
+	 * A statement with parameters (a router statement of a prepared
+	 * statement or PL/pgSQL) is prepared once per session on the node and
+	 * then only executed: the node does not parse and plan it again.
+	 */
+	if (execution->nParams > 0 && !c->pipeline)
+	{
+		NodeConnection *connection = c->claim->connection;
+		char	   *key = statement_key(execution, u);
+		int			number = PreparedStatementNumber(connection, key, false);
+		char		name[64];
+
+		if (number < 0 &&
+			(number = PreparedStatementNumber(connection, key, true)) >= 0)
+			prepare_statement(execution, c, u, number);
+		if (number >= 0)
+		{
+			snprintf(name, sizeof(name), "shardexec_%d", number);
+			if (!PQsendQueryPrepared(c->conn, name, execution->nParams,
+									 execution->paramValues, NULL, NULL,
+									 execution->binary ? 1 : 0))
+				execution_failed(execution, c, u, NULL);
+			return;
+		}
+	}
 	if (!PQsendQueryParams(c->conn, u->unit->sql, execution->nParams,
 						   execution->paramTypes, execution->paramValues,
 						   NULL, NULL, execution->binary ? 1 : 0))
 		execution_failed(execution, c, u, NULL);
+}
+
+/*
+ * statement_key identifies u's prepared statement: its text, and the
+ * types of its parameters and result, so that a statement prepared before
+ * a column's type changed is not executed for the new result ("cached plan
+ * must not change result type"): the new plan's types make a new key.
+ */
+static char *
+statement_key(DistributedExecution *execution, UnitExecution *u)
+{
+	StringInfoData key;
+	int			i;
+
+	initStringInfo(&key);
+	appendStringInfoString(&key, u->unit->sql);
+	appendStringInfoString(&key, "\n--");
+	for (i = 0; i < execution->nParams; i++)
+		appendStringInfo(&key, " p%u", execution->paramTypes != NULL ?
+						 execution->paramTypes[i] : InvalidOid);
+	for (i = 0; i < execution->tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(execution->tupdesc, i);
+
+		appendStringInfo(&key, " r%u/%d", attr->atttypid, attr->atttypmod);
+	}
+	return key.data;
+}
+
+/*
+ * prepare_statement prepares u's statement as "shardexec_<number>" on
+ * c's session, waiting for the node (interrupts are served meanwhile);
+ * a failure is u's failure.
+ */
+static void
+prepare_statement(DistributedExecution *execution, ConnectionExecution *c,
+				  UnitExecution *u, int number)
+{
+	char		name[64];
+	PGresult   *res;
+	PGresult   *failure = NULL;
+
+	snprintf(name, sizeof(name), "shardexec_%d", number);
+	(void) PQsetnonblocking(c->conn, 0);
+	if (!PQsendPrepare(c->conn, name, u->unit->sql, execution->nParams,
+					   execution->paramTypes))
+	{
+		ForgetPreparedStatement(c->claim->connection, number);
+		execution_failed(execution, c, u, NULL);
+	}
+	while ((res = GetRemoteResult(c->conn, c->node->nodeName)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && failure == NULL)
+			failure = res;
+		else
+			PQclear(res);
+	}
+	(void) PQsetnonblocking(c->conn, 1);
+	if (failure != NULL)
+	{
+		ForgetPreparedStatement(c->claim->connection, number);
+		execution_failed(execution, c, u, failure);
+	}
 }
 
 /*

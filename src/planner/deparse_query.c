@@ -71,6 +71,7 @@ typedef struct DeparseContext
 	int			shardIndex;		/* which shard of each distributed table */
 	int			nextAlias;
 	bool		checkOnly;		/* planning: parameters are not resolved yet */
+	bool		keepParams;		/* write external parameters as $n */
 	bool		master;			/* coordinator query: columns only through substitutions */
 	List	   *substitutions;	/* pairs: expression, text to print instead */
 	const char *failure;		/* why the query cannot be shipped, or NULL */
@@ -151,6 +152,18 @@ char *
 DeparseShardQuery(Query *query, int shardIndex, bool includeJunk,
 				  const char **failure)
 {
+	return DeparseShardQueryWithParams(query, shardIndex, includeJunk, false, failure);
+}
+
+/*
+ * DeparseShardQueryWithParams is DeparseShardQuery that, with keepParams,
+ * writes external parameters as $n for the caller to send with the
+ * statement, instead of failing on them.
+ */
+char *
+DeparseShardQueryWithParams(Query *query, int shardIndex, bool includeJunk,
+							bool keepParams, const char **failure)
+{
 	StringInfoData buf;
 	DeparseContext context;
 
@@ -159,6 +172,7 @@ DeparseShardQuery(Query *query, int shardIndex, bool includeJunk,
 	context.buf = &buf;
 	context.shardIndex = shardIndex;
 	context.nextAlias = 1;
+	context.keepParams = keepParams;
 
 	deparse_query(query, &context, includeJunk, NIL);
 
@@ -1435,7 +1449,8 @@ deparse_expr(Node *node, DeparseContext *context)
 			deparse_const((Const *) node, context);
 			break;
 		case T_Param:
-			if (context->master && ((Param *) node)->paramkind == PARAM_EXTERN)
+			if ((context->master || context->keepParams) &&
+				((Param *) node)->paramkind == PARAM_EXTERN)
 			{
 				appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
 				break;

@@ -39,6 +39,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "commands/explain.h"
 #include "fmgr.h"
 #include "executor/executor.h"
@@ -96,6 +97,9 @@ typedef struct DistributedScanState
 	List	   *units;			/* ExecutionUnit */
 	List	   *laterUnits;		/* run after the first copy's unit */
 	ExecutionMerge *merge;		/* the units' rows are merged in this order */
+	int			nParams;		/* parameters sent with the statement */
+	char	  **paramValues;
+	Oid		   *paramTypes;
 	DistributedExecution *execution;
 } DistributedScanState;
 
@@ -114,6 +118,8 @@ static List *insert_values_units(DistributedScanState *state, Query *query,
 static ExecutionUnit *shard_unit(Query *query, int shardIndex, int64 shardId,
 								 int32 nodeId, bool modifies);
 static List *copies_units(Query *query, DistTableEntry *entry);
+static ExecutionUnit *send_with_params(DistributedScanState *state, EState *estate,
+									   int shardIndex);
 
 static CustomScanMethods distributed_scan_methods = {
 	"ShardexecQuery",
@@ -555,15 +561,129 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 		}
 
 		shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
-		unit = shard_unit(query, shardIndex, shard->shardId,
-						  entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
-						  shard->nodeId,
-						  lockRows);
+		unit = send_with_params(state, estate, shardIndex);
+		if (unit == NULL)
+			unit = shard_unit(query, shardIndex, shard->shardId, 0, lockRows);
+		unit->shardId = shard->shardId;
+		unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
+			shard->nodeId;
+		unit->modifies = lockRows;
 		state->units = list_make1(unit);
 	}
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		start_execution(state);
+}
+
+/*
+ * param_below_non_immutable is a walker that finds an external parameter
+ * under a function, operator or conversion that is not immutable: such a
+ * value must be computed on the coordinator, not on the node.
+ */
+static bool
+non_immutable_checker(Oid funcid, void *context)
+{
+	return func_volatile(funcid) != PROVOLATILE_IMMUTABLE;
+}
+
+static bool
+has_extern_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+		return ((Param *) node)->paramkind == PARAM_EXTERN;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, has_extern_param, context, 0);
+	return expression_tree_walker(node, has_extern_param, context);
+}
+
+static bool
+param_below_non_immutable(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, param_below_non_immutable, context, 0);
+	if (IsA(node, Param))
+	{
+		Param	   *param = (Param *) node;
+		int		   *maxid = (int *) context;
+
+		if (param->paramkind != PARAM_EXTERN)
+			return true;
+		*maxid = Max(*maxid, param->paramid);
+		return false;
+	}
+	if (check_functions_in_node(node, non_immutable_checker, NULL) &&
+		has_extern_param(node, NULL))
+		return true;
+	return expression_tree_walker(node, param_below_non_immutable, context);
+}
+
+/*
+ * send_with_params returns the unit of a router statement whose external
+ * parameters travel as $n with the statement, so that the node can keep
+ * it prepared (distributed_executor.c) instead of parsing and planning a
+ * new text for every value; NULL when the parameters must be folded into
+ * the text instead (a parameter under a function that is not immutable,
+ * a parameter of a type the node may not have).
+ */
+static ExecutionUnit *
+send_with_params(DistributedScanState *state, EState *estate, int shardIndex)
+{
+	ParamListInfo params = estate->es_param_list_info;
+	Query	   *query;
+	ExecutionUnit *unit;
+	const char *failure = NULL;
+	int			maxid = 0;
+	int			nestlevel;
+	int			i;
+
+	if (params == NULL || params->numParams == 0 || state->kind != DISTRIBUTED_ROUTER)
+		return NULL;
+	query = EvaluateCoordinatorExpressions(state->query, NULL);
+	if (param_below_non_immutable((Node *) query, &maxid) || maxid == 0 ||
+		maxid > params->numParams)
+		return NULL;
+
+	state->paramValues = palloc0(sizeof(char *) * maxid);
+	state->paramTypes = palloc0(sizeof(Oid) * maxid);
+	nestlevel = SetTransmissionModes();
+	for (i = 1; i <= maxid; i++)
+	{
+		ParamExternData workspace;
+		ParamExternData *prm = params->paramFetch != NULL ?
+			params->paramFetch(params, i, false, &workspace) : &params->params[i - 1];
+		Oid			output;
+		bool		isVarlena;
+
+		if (!OidIsValid(prm->ptype) || prm->ptype >= FirstGenbkiObjectId)
+		{
+			ResetTransmissionModes(nestlevel);
+			state->paramValues = NULL;
+			state->paramTypes = NULL;
+			return NULL;
+		}
+		state->paramTypes[i - 1] = prm->ptype;
+		if (!prm->isnull)
+		{
+			getTypeOutputInfo(prm->ptype, &output, &isVarlena);
+			state->paramValues[i - 1] = OidOutputFunctionCall(output, prm->value);
+		}
+	}
+	ResetTransmissionModes(nestlevel);
+
+	unit = palloc0(sizeof(ExecutionUnit));
+	unit->sql = DeparseShardQueryWithParams(query, shardIndex, true, true, &failure);
+	if (unit->sql == NULL)
+	{
+		state->paramValues = NULL;
+		state->paramTypes = NULL;
+		return NULL;
+	}
+	state->nParams = maxid;
+	return unit;
 }
 
 /*
@@ -807,7 +927,9 @@ start_execution(DistributedScanState *state)
 	PG_TRY();
 	{
 		state->execution = BeginDistributedExecution(units, tupdesc, state->merge,
-													 0, NULL, NULL);
+													 state->nParams,
+													 (const char *const *) state->paramValues,
+													 state->paramTypes);
 	}
 	PG_FINALLY();
 	{

@@ -41,6 +41,9 @@ struct ConnectionClaim;
 /* room for a prepared transaction's name (see PreparedTransactionGid) */
 #define SHARDEXEC_GID_SIZE 128
 
+/* statements one session keeps prepared, at most */
+#define SHARDEXEC_MAX_PREPARED_STATEMENTS 200
+
 /*
  * NodeConnection is one connection of a connection set of the pool (see
  * connection.c).  Its slot number is stable for the life of the set, so
@@ -78,6 +81,9 @@ typedef struct NodeConnection
 	bool		preparedAllowed;	/* ... and is above zero */
 	bool		prepared;		/* gid is prepared on the node */
 	char		gid[SHARDEXEC_GID_SIZE];
+
+	/* statements prepared on this session: SQL text, in TopMemoryContext */
+	List	   *statements;
 } NodeConnection;
 
 /*
@@ -142,6 +148,9 @@ typedef struct ParallelCommand
 
 /* connection.c */
 extern bool ShardexecReadWithoutRemoteTransaction;
+extern int	PreparedStatementNumber(NodeConnection *connection, const char *sql,
+									bool add);
+extern void ForgetPreparedStatement(NodeConnection *connection, int number);
 extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose);
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);

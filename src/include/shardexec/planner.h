@@ -52,6 +52,9 @@ typedef struct RouterAnalysis
 /* deparse_query.c */
 extern char *DeparseShardQuery(Query *query, int shardIndex, bool includeJunk,
 							   const char **failure);
+extern char *DeparseShardQueryWithParams(Query *query, int shardIndex,
+										 bool includeJunk, bool keepParams,
+										 const char **failure);
 extern bool ShardQueryIsShippable(Query *query, const char **failure);
 extern Query *EvaluateCoordinatorExpressions(Query *query, ParamListInfo params);
 
