@@ -111,7 +111,11 @@
  * connection for max_prepared_transactions, and refused with a clear
  * error if it is 0, and a commit record per transaction to prepare is
  * inserted into shardexec.transaction_record in the local transaction,
- * whose commit, forced to be synchronous, is the decision.  The records
+ * whose commit, forced to be synchronous, is the decision.  PostgreSQL
+ * turns statement_timeout off before it commits, so every round of remote
+ * commands of a commit (the check, the PREPAREs and COMMITs, a RELEASE
+ * SAVEPOINT) gets statement_timeout of its own: a node that stops
+ * answering fails the commit rather than holding it forever.  The records
  * are flushed to the WAL before the PREPAREs are sent, which makes the
  * local transaction id in the names durable: after a crash it is never
  * given to another transaction, and recovery sees it as over.  After the
@@ -158,6 +162,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -329,6 +334,7 @@ static char *begin_xact_sql(NodeConnection *connection, int curlevel);
 static void disconnect(NodeConnection *connection);
 static int	close_idle_connections(bool all);
 static void pre_commit_connections(void);
+static long commit_round_timeout(void);
 static void run_commit_commands(NodeConnection **targets, ParallelCommand *commands,
 								int n, bool use2pc);
 static void note_commit_outcomes(NodeConnection **targets, ParallelCommand *commands,
@@ -2396,6 +2402,21 @@ pre_commit_connections(void)
 }
 
 /*
+ * commit_round_timeout returns the time limit, in ms, of one round of
+ * remote commands run while the local transaction or subtransaction
+ * commits (COMMIT, PREPARE TRANSACTION, RELEASE SAVEPOINT, the check of
+ * max_prepared_transactions), or -1 for none.  PostgreSQL turns
+ * statement_timeout off before it commits, so each round gets
+ * statement_timeout of its own: a node that stops answering then fails
+ * the commit instead of holding it forever.
+ */
+static long
+commit_round_timeout(void)
+{
+	return StatementTimeout > 0 ? StatementTimeout : -1;
+}
+
+/*
  * run_commit_commands runs the COMMIT or PREPARE TRANSACTION commands of
  * the n connections targets, all in parallel, and records how each
  * remote transaction ended, also when one failed (the error is then
@@ -2407,7 +2428,7 @@ run_commit_commands(NodeConnection **targets, ParallelCommand *commands, int n,
 {
 	PG_TRY();
 	{
-		ExecuteParallelCommands(commands, n);
+		ExecuteParallelCommandsWithin(commands, n, commit_round_timeout());
 	}
 	PG_CATCH();
 	{
@@ -2472,7 +2493,7 @@ check_prepared_transactions_allowed(NodeConnection **conns, int n)
 	}
 	if (nasked > 0)
 	{
-		ExecuteParallelCommands(commands, nasked);
+		ExecuteParallelCommandsWithin(commands, nasked, commit_round_timeout());
 		for (i = 0; i < nasked; i++)
 		{
 			asked[i]->preparedChecked = true;
@@ -2838,7 +2859,7 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 		if (n > 0 && event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 		{
-			ExecuteParallelCommands(commands, n);
+			ExecuteParallelCommandsWithin(commands, n, commit_round_timeout());
 			for (i = 0; i < n; i++)
 			{
 				targets[i]->changingXactState = false;

@@ -6,10 +6,17 @@
  *
  * Every wait is on the backend's latch and the connection's socket, so a
  * cancel request, statement_timeout or postmaster death is seen while a
- * node works; the transaction abort that follows cancels the remote query
- * (connection.c).  Remote errors are raised at ERROR whatever level the
- * node used, keep the node's SQLSTATE, message, detail and hint, and add
- * the node's name and the remote SQL as context.
+ * node works, and the error it raises names the nodes waited for (a node
+ * that stopped answering is named); the transaction abort that follows
+ * cancels the remote query (connection.c).  Remote errors are raised at
+ * ERROR whatever level the node used, keep the node's SQLSTATE, message,
+ * detail and hint, and add the node's name and the remote SQL as context.
+ *
+ * Nothing here may block the backend in libpq, where neither a cancel nor
+ * a timeout is seen: COPY data goes out in nonblocking mode (PutCopyData,
+ * EndCopyData) and cancel requests on a nonblocking socket with a time
+ * limit (CancelRemoteQuery; libpq's PQcancel waits without one for the
+ * node's postmaster, which a frozen node never gives).
  *
  * ExecuteOnNodesInParallel sends one command to each of several nodes
  * before waiting for any, so DDL on many shards costs one round trip per
@@ -22,7 +29,9 @@
  * state machine per connection (drain what is left, send, flush, read)
  * driven by WaitForSockets, a WaitEventSet over their sockets with the
  * latch and postmaster death.  The first raises
- * the first error once every command has finished; the second, for
+ * the first error once every command has finished (ExecuteParallelCommandsWithin
+ * also gives up, with an error, at a time limit: the commands of a commit,
+ * which PostgreSQL runs with statement_timeout off); the second, for
  * cleanup after an error or a cancel, never raises an error of its own,
  * sends cancel requests where asked, and gives up at a deadline, so that
  * the caller can close what did not come back instead of hanging.
@@ -31,8 +40,14 @@
  */
 #include "postgres.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+
 #include "lib/stringinfo.h"
+#include "libpq/pqcomm.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/datetime.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -43,7 +58,32 @@
 #include "shardexec/connection.h"
 #include "shardexec/shardexec.h"
 
+/* how long sending one cancel request may take */
+#define CANCEL_REQUEST_TIMEOUT_MS 1000
+
+/* COPY data libpq may hold for a node before PutCopyData waits for it */
+#define COPY_FLUSH_BYTES (64 * 1024)
+
+/*
+ * The leading fields of libpq's struct pg_cancel (libpq-int.h), the same
+ * from PostgreSQL 10 to 17: the address the cancel request goes to, and
+ * the backend's pid and secret key.  cancel_target_checked checks them
+ * against the connection before they are used.
+ */
+typedef struct LibpqCancelHead
+{
+	SockAddr	raddr;
+	int			be_pid;
+	int			be_key;
+} LibpqCancelHead;
+
 static void wait_for_input(PGconn *conn, const char *nodeName);
+static void waiting_for_node_context(void *arg);
+static bool cancel_target_checked(PGconn *conn, const LibpqCancelHead *head);
+static bool send_cancel_request(const LibpqCancelHead *head, char *errbuf, int errbufsize);
+static bool wait_for_cancel_socket(pgsocket sock, uint32 events, TimestampTz deadline,
+								   bool *latchSet);
+static void flush_copy_data(PGconn *conn, const char *nodeName, const char *sql);
 
 /*
  * SendRemoteQuery sends sql, with text parameters, on conn without
@@ -87,8 +127,16 @@ wait_for_input(PGconn *conn, const char *nodeName)
 							   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
 		{
+			ErrorContextCallback waiting;
+
+			/* a cancel or statement_timeout names the node */
+			waiting.callback = waiting_for_node_context;
+			waiting.arg = (void *) nodeName;
+			waiting.previous = error_context_stack;
+			error_context_stack = &waiting;
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			error_context_stack = waiting.previous;
 		}
 		if (rc & WL_SOCKET_READABLE)
 		{
@@ -99,6 +147,16 @@ wait_for_input(PGconn *conn, const char *nodeName)
 						 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 		}
 	}
+}
+
+/*
+ * waiting_for_node_context adds the name of the node waited for (arg) to
+ * an error raised while waiting, such as a cancel or statement_timeout.
+ */
+static void
+waiting_for_node_context(void *arg)
+{
+	errcontext("while waiting for node \"%s\"", (const char *) arg);
 }
 
 /*
@@ -182,20 +240,285 @@ DrainRemoteResults(PGconn *conn, const char *nodeName)
 /*
  * CancelRemoteQuery asks the node to cancel the query running on conn.
  * It never throws; a failure to send the request is only logged.
+ *
+ * libpq's PQcancel blocks until the node's postmaster has read the
+ * request and closed the connection, with no timeout and deaf to
+ * interrupts: a postmaster that is stopped (SIGSTOP, a frozen machine
+ * whose kernel still answers) would hold the backend forever, even
+ * during the bounded cleanup of an abort.  So the request is sent here
+ * on a nonblocking socket, waiting on the latch at most
+ * CANCEL_REQUEST_TIMEOUT_MS, with the address, pid and key that
+ * PQgetCancel put in its PGcancel.  libpq 15's header does not declare
+ * that structure, so its leading fields are read as libpq 10 to 17 lay
+ * them out, and only used when they match the connection (pid and peer
+ * address); otherwise, as with any other libpq, PQcancel is used.
  */
 void
 CancelRemoteQuery(PGconn *conn)
 {
 	PGcancel   *cancel;
 	char		errbuf[256];
+	bool		sent;
 
 	if ((cancel = PQgetCancel(conn)) == NULL)
 		return;
-	if (!PQcancel(cancel, errbuf, sizeof(errbuf)))
+	errbuf[0] = '\0';
+	if (cancel_target_checked(conn, (const LibpqCancelHead *) cancel))
+		sent = send_cancel_request((const LibpqCancelHead *) cancel, errbuf, sizeof(errbuf));
+	else
+		sent = PQcancel(cancel, errbuf, sizeof(errbuf));
+	if (!sent)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not send cancel request: %s", errbuf)));
 	PQfreeCancel(cancel);
+}
+
+/*
+ * cancel_target_checked says whether head, the start of conn's PGcancel,
+ * holds what libpq 10 to 17 put there: conn's backend pid and the address
+ * conn is connected to.
+ */
+static bool
+cancel_target_checked(PGconn *conn, const LibpqCancelHead *head)
+{
+	struct sockaddr_storage peer;
+	socklen_t	peerlen = sizeof(peer);
+	const struct sockaddr *target = (const struct sockaddr *) &head->raddr.addr;
+
+	if (PQlibVersion() < 100000 || PQlibVersion() >= 180000)
+		return false;
+	if (head->be_pid == 0 || head->be_pid != PQbackendPID(conn))
+		return false;
+	if (head->raddr.salen <= 0 || head->raddr.salen > sizeof(head->raddr.addr))
+		return false;
+	if (PQsocket(conn) == PGINVALID_SOCKET ||
+		getpeername(PQsocket(conn), (struct sockaddr *) &peer, &peerlen) != 0 ||
+		peer.ss_family != target->sa_family)
+		return false;
+
+	switch (target->sa_family)
+	{
+		case AF_INET:
+			{
+				const struct sockaddr_in *a = (const struct sockaddr_in *) target;
+				const struct sockaddr_in *b = (const struct sockaddr_in *) &peer;
+
+				return a->sin_port == b->sin_port &&
+					a->sin_addr.s_addr == b->sin_addr.s_addr;
+			}
+		case AF_INET6:
+			{
+				const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) target;
+				const struct sockaddr_in6 *b = (const struct sockaddr_in6 *) &peer;
+
+				return a->sin6_port == b->sin6_port &&
+					memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+			}
+		case AF_UNIX:
+			{
+				const struct sockaddr_un *a = (const struct sockaddr_un *) target;
+				const struct sockaddr_un *b = (const struct sockaddr_un *) &peer;
+
+				return peerlen > offsetof(struct sockaddr_un, sun_path) &&
+					strncmp(a->sun_path, b->sun_path, sizeof(a->sun_path)) == 0;
+			}
+		default:
+			return false;
+	}
+}
+
+/*
+ * send_cancel_request sends the cancel request of head (a checked
+ * LibpqCancelHead) to the node's postmaster on a nonblocking socket, and
+ * waits, at most CANCEL_REQUEST_TIMEOUT_MS in all, for the postmaster to
+ * close the connection, which it does once it has passed the request on.
+ * Returns whether the request was sent; if not, errbuf says why.  A set
+ * latch is set again on return, so that interrupts are not missed; they
+ * are not processed here.
+ */
+static bool
+send_cancel_request(const LibpqCancelHead *head, char *errbuf, int errbufsize)
+{
+	const struct sockaddr *target = (const struct sockaddr *) &head->raddr.addr;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   CANCEL_REQUEST_TIMEOUT_MS);
+	struct
+	{
+		uint32		length;
+		CancelRequestPacket packet;
+	}			request;
+	bool		latchSet = false;
+	bool		sent = false;
+	pgsocket	sock;
+	int			error = 0;
+	socklen_t	errorlen = sizeof(error);
+
+	sock = socket(target->sa_family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+	{
+		snprintf(errbuf, errbufsize, "could not create socket: %m");
+		return false;
+	}
+	if (!pg_set_noblock(sock))
+	{
+		snprintf(errbuf, errbufsize, "could not set socket to nonblocking mode: %m");
+		goto done;
+	}
+	if (connect(sock, target, head->raddr.salen) < 0 && errno != EINPROGRESS && errno != EINTR)
+	{
+		snprintf(errbuf, errbufsize, "could not connect to the node: %m");
+		goto done;
+	}
+	if (!wait_for_cancel_socket(sock, WL_SOCKET_WRITEABLE, deadline, &latchSet))
+	{
+		snprintf(errbuf, errbufsize, "timeout while connecting to the node");
+		goto done;
+	}
+	if (getsockopt(sock, SOL_SOCKET, SO_ERROR, (char *) &error, &errorlen) < 0 || error != 0)
+	{
+		snprintf(errbuf, errbufsize, "could not connect to the node: %s",
+				 strerror(error != 0 ? error : errno));
+		goto done;
+	}
+
+	request.length = pg_hton32((uint32) sizeof(request));
+	request.packet.cancelRequestCode = pg_hton32(CANCEL_REQUEST_CODE);
+	request.packet.backendPID = pg_hton32(head->be_pid);
+	request.packet.cancelAuthCode = pg_hton32(head->be_key);
+	if (send(sock, (char *) &request, sizeof(request), 0) != (ssize_t) sizeof(request))
+	{
+		snprintf(errbuf, errbufsize, "could not send the cancel request: %m");
+		goto done;
+	}
+	sent = true;
+
+	/* the postmaster closes the connection once it has the request */
+	(void) wait_for_cancel_socket(sock, WL_SOCKET_READABLE, deadline, &latchSet);
+
+done:
+	closesocket(sock);
+	if (latchSet)
+		SetLatch(MyLatch);
+	return sent;
+}
+
+/*
+ * wait_for_cancel_socket waits until sock is ready for events or
+ * deadline passes, and says which came first.  The latch is reset when
+ * set (*latchSet records it), interrupts are left pending.
+ */
+static bool
+wait_for_cancel_socket(pgsocket sock, uint32 events, TimestampTz deadline, bool *latchSet)
+{
+	for (;;)
+	{
+		long		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		int			rc;
+
+		if (timeout <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+							   sock, timeout, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			*latchSet = true;
+		}
+		if (rc & events)
+			return true;
+	}
+}
+
+/*
+ * PutCopyData adds len bytes of data to the COPY FROM STDIN in progress
+ * on conn without blocking the backend: the connection is put in
+ * nonblocking mode, libpq sends what the socket takes, and once more than
+ * COPY_FLUSH_BYTES may be waiting (*pending counts the bytes put since
+ * the last flush; start it at 0) the rest is flushed while waiting on the
+ * latch and the socket, processing interrupts.  A blocking PQputCopyData
+ * would wait in poll(), deaf to a cancel and to statement_timeout, for as
+ * long as a node does not read.  End the COPY with EndCopyData.  Errors
+ * name the node, with sql (the COPY) as context.
+ */
+void
+PutCopyData(PGconn *conn, const char *nodeName, const char *sql,
+			const char *data, int len, size_t *pending)
+{
+	int			rc;
+
+	if (!PQisnonblocking(conn) && PQsetnonblocking(conn, 1) != 0)
+		ReportRemoteError(NULL, conn, nodeName, sql);
+	while ((rc = PQputCopyData(conn, data, len)) == 0)
+		flush_copy_data(conn, nodeName, sql);	/* libpq's buffer is full */
+	if (rc < 0)
+		ReportRemoteError(NULL, conn, nodeName, sql);
+	*pending += len;
+	if (*pending >= COPY_FLUSH_BYTES)
+	{
+		flush_copy_data(conn, nodeName, sql);
+		*pending = 0;
+	}
+}
+
+/*
+ * EndCopyData ends the COPY FROM STDIN on conn that PutCopyData fed,
+ * sends everything that is left, as PutCopyData does, and puts the
+ * connection back in blocking mode.  The caller reads the COPY's result.
+ */
+void
+EndCopyData(PGconn *conn, const char *nodeName, const char *sql)
+{
+	int			rc;
+
+	if (!PQisnonblocking(conn) && PQsetnonblocking(conn, 1) != 0)
+		ReportRemoteError(NULL, conn, nodeName, sql);
+	while ((rc = PQputCopyEnd(conn, NULL)) == 0)
+		flush_copy_data(conn, nodeName, sql);
+	if (rc < 0)
+		ReportRemoteError(NULL, conn, nodeName, sql);
+	flush_copy_data(conn, nodeName, sql);
+	if (PQsetnonblocking(conn, 0) != 0)
+		ReportRemoteError(NULL, conn, nodeName, sql);
+}
+
+/*
+ * flush_copy_data sends what libpq holds for conn, waiting for the
+ * socket on the latch and processing interrupts; what the node sends
+ * meanwhile (an error, a notice) is read, so that neither side waits for
+ * the other.
+ */
+static void
+flush_copy_data(PGconn *conn, const char *nodeName, const char *sql)
+{
+	for (;;)
+	{
+		int			rc = PQflush(conn);
+
+		if (rc < 0)
+			ReportRemoteError(NULL, conn, nodeName, sql);
+		if (rc == 0)
+			return;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE |
+							   WL_EXIT_ON_PM_DEATH,
+							   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ErrorContextCallback waiting;
+
+			waiting.callback = waiting_for_node_context;
+			waiting.arg = (void *) nodeName;
+			waiting.previous = error_context_stack;
+			error_context_stack = &waiting;
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			error_context_stack = waiting.previous;
+		}
+		if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			ReportRemoteError(NULL, conn, nodeName, sql);
+	}
 }
 
 /*
@@ -587,6 +910,47 @@ command_step(ParallelCommand *command, CommandState *state, bool *hadError,
 	}
 }
 
+/* the commands run_parallel_commands waits for, for the error context */
+typedef struct PendingCommands
+{
+	ParallelCommand *commands;
+	int		   *index;			/* of the commands waited for */
+	int			n;
+} PendingCommands;
+
+/*
+ * waiting_for_commands_context adds the names of the nodes whose
+ * commands are not done to an error raised while waiting for them (a
+ * cancel or statement_timeout during COMMIT, PREPARE TRANSACTION, ...).
+ */
+static void
+waiting_for_commands_context(void *arg)
+{
+	PendingCommands *pending = (PendingCommands *) arg;
+	StringInfoData names;
+	int			nnames = 0;
+	int			i;
+
+	initStringInfo(&names);
+	for (i = 0; i < pending->n; i++)
+	{
+		const char *name = pending->commands[pending->index[i]].nodeName;
+		int			j;
+		bool		seen = false;
+
+		for (j = 0; j < i && !seen; j++)
+			seen = strcmp(pending->commands[pending->index[j]].nodeName, name) == 0;
+		if (seen)
+			continue;
+		appendStringInfo(&names, "%s\"%s\"", nnames > 0 ? ", " : "", name);
+		nnames++;
+	}
+	if (nnames == 1)
+		errcontext("while waiting for node %s", names.data);
+	else if (nnames > 1)
+		errcontext("while waiting for nodes %s", names.data);
+}
+
 /*
  * run_parallel_commands runs commands, each on its own connection, all
  * at once: with cleanup, each connection is first brought back to idle
@@ -642,7 +1006,10 @@ run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
 	for (;;)
 	{
 		int			nwait = 0;
+		int			nready;
 		long		timeout = -1;
+		ErrorContextCallback waiting;
+		PendingCommands pending;
 
 		for (i = 0; i < n; i++)
 		{
@@ -670,7 +1037,16 @@ run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
 			}
 		}
 
-		if (WaitForSockets(nwait, sockets, events, occurred, timeout) > 0)
+		waiting.callback = waiting_for_commands_context;
+		waiting.arg = &pending;
+		waiting.previous = error_context_stack;
+		pending.commands = commands;
+		pending.index = index;
+		pending.n = nwait;
+		error_context_stack = &waiting;
+		nready = WaitForSockets(nwait, sockets, events, occurred, timeout);
+		error_context_stack = waiting.previous;
+		if (nready > 0)
 		{
 			for (i = 0; i < nwait; i++)
 			{
@@ -715,6 +1091,42 @@ ExecuteParallelCommands(ParallelCommand *commands, int n)
 	if (errorIndex >= 0)
 		ReportRemoteError(errorResult, commands[errorIndex].conn,
 						  commands[errorIndex].nodeName, commands[errorIndex].sql);
+}
+
+/*
+ * ExecuteParallelCommandsWithin is ExecuteParallelCommands within
+ * timeoutMs (-1: no limit): when the time is up before every command has
+ * finished, an error says so and names a node that did not answer.  The
+ * connections of the commands that did not finish (ok is false) are in an
+ * unknown state.
+ *
+ * This is for the remote commands of a local commit (COMMIT, PREPARE
+ * TRANSACTION, RELEASE SAVEPOINT), which PostgreSQL runs after it has
+ * turned statement_timeout off: without a limit of their own, a node that
+ * stops answering would hold the commit forever.
+ */
+void
+ExecuteParallelCommandsWithin(ParallelCommand *commands, int n, long timeoutMs)
+{
+	int			errorIndex;
+	PGresult   *errorResult;
+	int			i;
+
+	run_parallel_commands(commands, n, false, timeoutMs, &errorIndex, &errorResult);
+	if (errorIndex >= 0)
+		ReportRemoteError(errorResult, commands[errorIndex].conn,
+						  commands[errorIndex].nodeName, commands[errorIndex].sql);
+	for (i = 0; i < n; i++)
+	{
+		if (!commands[i].ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling statement due to statement timeout"),
+					 errdetail("Node \"%s\" did not answer within statement_timeout (%ld ms).",
+							   commands[i].nodeName, timeoutMs),
+					 errcontext("remote SQL command on node \"%s\": %s",
+								commands[i].nodeName, commands[i].sql)));
+	}
 }
 
 /*

@@ -273,6 +273,7 @@ static void convert_row(DistributedExecution *execution, UnitExecution *u,
 static bool unit_next_row(DistributedExecution *execution, UnitExecution *u);
 static bool unit_exhausted(UnitExecution *u);
 static void wait_for_io(DistributedExecution *execution, long timeout);
+static void waiting_error_context(void *arg);
 static uint32 connection_interest(ConnectionExecution *c);
 static void maybe_poll(DistributedExecution *execution);
 static bool next_row_unordered(DistributedExecution *execution, TupleTableSlot *slot);
@@ -1302,9 +1303,50 @@ wait_for_io(DistributedExecution *execution, long timeout)
 
 	if (latchSet)
 	{
+		ErrorContextCallback waiting;
+
+		/* a cancel or statement_timeout names the nodes that did not answer */
+		waiting.callback = waiting_error_context;
+		waiting.arg = execution;
+		waiting.previous = error_context_stack;
+		error_context_stack = &waiting;
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		error_context_stack = waiting.previous;
 	}
+}
+
+/*
+ * waiting_error_context adds to an error raised while waiting for the
+ * nodes (a cancel, statement_timeout) the names of the nodes that still
+ * had work in flight, so that a node that stopped answering is named.
+ */
+static void
+waiting_error_context(void *arg)
+{
+	DistributedExecution *execution = (DistributedExecution *) arg;
+	StringInfoData names;
+	int			n = 0;
+	int			i;
+
+	initStringInfo(&names);
+	for (i = 0; i < execution->nnodes; i++)
+	{
+		NodeExecution *node = &execution->nodes[i];
+		bool		waiting = false;
+		int			j;
+
+		for (j = 0; j < node->nconnections; j++)
+			waiting |= node->connections[j].active;
+		if (!waiting)
+			continue;
+		appendStringInfo(&names, "%s\"%s\"", n > 0 ? ", " : "", node->nodeName);
+		n++;
+	}
+	if (n == 1)
+		errcontext("while waiting for node %s", names.data);
+	else if (n > 1)
+		errcontext("while waiting for nodes %s", names.data);
 }
 
 /*

@@ -365,6 +365,7 @@ flush_all(ShardCopyState *state)
 			NodeFlush  *flush = lfirst(lc);
 			StringInfo	buf;
 			PGresult   *res;
+			size_t		pending;
 
 			if (flush->sql == NULL)
 				continue;
@@ -376,9 +377,11 @@ flush_all(ShardCopyState *state)
 				ReportRemoteError(res, flush->conn, flush->node->nodeName, flush->sql);
 			}
 			PQclear(res);
-			if (PQputCopyData(flush->conn, buf->data, buf->len) != 1 ||
-				PQputCopyEnd(flush->conn, NULL) != 1)
-				ReportRemoteError(NULL, flush->conn, flush->node->nodeName, flush->sql);
+			/* never blocks: a node that stops reading cannot hold the backend */
+			pending = 0;
+			PutCopyData(flush->conn, flush->node->nodeName, flush->sql,
+						buf->data, buf->len, &pending);
+			EndCopyData(flush->conn, flush->node->nodeName, flush->sql);
 		}
 
 		/* and read how it went */

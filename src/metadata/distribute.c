@@ -907,6 +907,28 @@ ShardIndexCommand(Oid indexId, int64 shardId)
 }
 
 /*
+ * put_copy_row sends one row of COPY data, which libpq allocated, to conn
+ * (PutCopyData: a target that stops reading cannot hold the backend), and
+ * frees it.
+ */
+static void
+put_copy_row(PGconn *conn, const char *nodeName, const char *sql, char *data, int len,
+			 size_t *pending)
+{
+	PG_TRY();
+	{
+		PutCopyData(conn, nodeName, sql, data, len, pending);
+	}
+	PG_CATCH();
+	{
+		PQfreemem(data);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQfreemem(data);
+}
+
+/*
  * copy_between_nodes streams the rows of a shard table from one node to
  * another with COPY TO STDOUT and COPY FROM STDIN, without converting
  * them; both connections are in the current remote transactions.
@@ -920,6 +942,7 @@ copy_between_nodes(ShardexecNode *source, ShardexecNode *target,
 	char	   *copyOut = psprintf("COPY (SELECT %s FROM %s) TO STDOUT", columns, shardName);
 	char	   *copyIn = psprintf("COPY %s (%s) FROM STDIN", shardName, columns);
 	PGresult   *res;
+	size_t		pending = 0;
 
 	MarkConnectionModified(to);
 	SendRemoteQuery(from, source->nodeName, copyOut, 0, NULL);
@@ -940,11 +963,7 @@ copy_between_nodes(ShardexecNode *source, ShardexecNode *target,
 
 		if (len > 0)
 		{
-			int			ok = PQputCopyData(to, data, len);
-
-			PQfreemem(data);
-			if (ok != 1)
-				ReportRemoteError(NULL, to, target->nodeName, copyIn);
+			put_copy_row(to, target->nodeName, copyIn, data, len, &pending);
 			continue;
 		}
 		if (len == -1)
@@ -966,8 +985,7 @@ copy_between_nodes(ShardexecNode *source, ShardexecNode *target,
 			ReportRemoteError(res, from, source->nodeName, copyOut);
 		PQclear(res);
 	}
-	if (PQputCopyEnd(to, NULL) != 1)
-		ReportRemoteError(NULL, to, target->nodeName, copyIn);
+	EndCopyData(to, target->nodeName, copyIn);
 	while ((res = GetRemoteResult(to, target->nodeName)) != NULL)
 	{
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)

@@ -194,11 +194,16 @@ extern void ExecuteRemoteCommand(PGconn *conn, const char *nodeName,
 								 const char *sql);
 extern void DrainRemoteResults(PGconn *conn, const char *nodeName);
 extern void CancelRemoteQuery(PGconn *conn);
+extern void PutCopyData(PGconn *conn, const char *nodeName, const char *sql,
+						const char *data, int len, size_t *pending);
+extern void EndCopyData(PGconn *conn, const char *nodeName, const char *sql);
 extern void ReportRemoteError(PGresult *res, PGconn *conn,
 							  const char *nodeName,
 							  const char *sql) pg_attribute_noreturn();
 extern void ExecuteOnNodesInParallel(List *nodeCommands);
 extern void ExecuteParallelCommands(ParallelCommand *commands, int n);
+extern void ExecuteParallelCommandsWithin(ParallelCommand *commands, int n,
+										  long timeoutMs);
 extern bool CleanUpConnections(ParallelCommand *commands, int n, int timeoutMs);
 extern int	WaitForSockets(int n, const pgsocket *sockets, const uint32 *events,
 						   uint32 *occurred, long timeoutMs);
