@@ -10,7 +10,8 @@
  * of the libpq the server runs with, as postgres_fdw does, so that a
  * newer libpq's options are accepted.  Options libpq may not be given
  * through a foreign server (client_encoding, replication, fallback
- * application name) are refused.
+ * application name) are refused.  As in postgres_fdw, only a superuser
+ * may put sslcert or sslkey, files of the coordinator, in a user mapping.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,7 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
@@ -77,6 +79,19 @@ shardexec_fdw_validator(PG_FUNCTION_ARGS)
 					 errhint("Valid options in this context are: %s.", buf.data) :
 					 errhint("There are no valid options in this context.")));
 		}
+
+		/*
+		 * As in postgres_fdw: the certificate and key are files of the
+		 * coordinator, which its libpq reads as the server's OS user; a
+		 * role that is not a superuser must not have its connections use
+		 * them.
+		 */
+		if (catalog == UserMappingRelationId && !superuser() &&
+			(strcmp(def->defname, "sslcert") == 0 || strcmp(def->defname, "sslkey") == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("sslcert and sslkey are superuser-only"),
+					 errhint("User mappings with the sslcert or sslkey options set may only be created or modified by a superuser.")));
 
 		if (strcmp(def->defname, "port") == 0)
 		{
