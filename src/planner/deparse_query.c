@@ -2000,6 +2000,23 @@ evaluate_mutator(Node *node, void *context)
 		sl->subselect = evaluate_mutator(sl->subselect, context);
 		return (Node *) sl;
 	}
+
+	/*
+	 * The mutator, unlike the walkers, hands over a CASE's WHEN clauses,
+	 * as a list of CaseWhen, which is no expression of its own: a walker
+	 * (checkExprHasSubLink) given one fails with "unrecognized node type".
+	 * So lists are taken element by element, and a CaseWhen part by part.
+	 */
+	if (IsA(node, List))
+		return expression_tree_mutator(node, evaluate_mutator, context);
+	if (IsA(node, CaseWhen))
+	{
+		CaseWhen   *when = (CaseWhen *) copyObject(node);
+
+		when->expr = (Expr *) evaluate_mutator((Node *) when->expr, context);
+		when->result = (Expr *) evaluate_mutator((Node *) when->result, context);
+		return (Node *) when;
+	}
 	if (!checkExprHasSubLink(node))
 		return estimate_expression_value(root, node);
 	return expression_tree_mutator(node, evaluate_mutator, context);
