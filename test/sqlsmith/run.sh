@@ -8,6 +8,10 @@
 #   QUERIES=3000      number of queries sqlsmith generates (--max-queries)
 #   SEED=1            sqlsmith's random seed (the same seed gives the same
 #                     queries against the same schema)
+#   SETTINGS="a=1 b=2"  settings of sqlsmith's role (ALTER ROLE ... SET),
+#                     e.g. "shardexec.max_connections_per_query=1" for
+#                     connection-strict execution or
+#                     "shardexec.enable_pushdown=off" for the pull path
 #   SKIP_BUILD=1      do not build and install; fuzz what is installed
 #   KEEP_SCRATCH=1    keep the scratch directory even when nothing crashed
 #   PG_BINDIR=...     PostgreSQL 15 binaries (default: the system ones)
@@ -201,6 +205,10 @@ SELECT c.id, c.name, c.city, o.order_id, o.amount, o.status
   FROM customers c JOIN orders o ON o.customer_id = c.id;
 EOF
 
+for setting in ${SETTINGS:-}; do
+    psql_as postgres postgres -c "ALTER ROLE fuzz_owner SET ${setting%%=*} = '${setting#*=}'"
+done
+
 # the rows of every table, to compare after the run
 checksum_sql="SELECT string_agg(t || '=' || md5, ' ' ORDER BY t) FROM (
     SELECT 'customers' t, md5(string_agg(x::text, ',' ORDER BY x::text)) FROM customers x
@@ -211,7 +219,7 @@ checksum_sql="SELECT string_agg(t || '=' || md5, ' ' ORDER BY t) FROM (
     UNION ALL SELECT 'local_notes', md5(string_agg(x::text, ',' ORDER BY x::text)) FROM local_notes x) s"
 before=$(psql_as fuzz_owner fuzz -At -c "$checksum_sql")
 
-log "sqlsmith: $QUERIES queries, seed $SEED"
+log "sqlsmith: $QUERIES queries, seed $SEED${SETTINGS:+, settings $SETTINGS}"
 start=$(date +%s)
 rc=0
 pg sqlsmith --target="host=$scratch port=$port dbname=fuzz user=fuzz_owner" \
