@@ -140,12 +140,6 @@ typedef struct UtilityCall
 	QueryCompletion *qc;
 } UtilityCall;
 
-/*
- * A ShardCommandBuilder returns the SQL to run on shard shardId of table
- * relid (several statements joined by ";\n"), or NULL for none.
- */
-typedef char *(*ShardCommandBuilder) (Oid relid, int64 shardId, void *arg);
-
 /* one subcommand of ALTER TABLE on a distributed table, before it runs */
 typedef struct PlannedSubcommand
 {
@@ -199,8 +193,6 @@ static bool copy_from_distributed(CopyStmt *stmt, const char *queryString,
 								  QueryCompletion *qc);
 static CopyStmt *copy_to_as_query(CopyStmt *stmt, Oid relid);
 static void truncate_shards(TruncateStmt *stmt);
-static void run_on_shards(DistTableEntry *entry, ShardCommandBuilder build,
-						  void *arg);
 static DistTableEntry *distributed_table_of(const RangeVar *relation);
 static int	set_node_deparse_modes(void);
 static void create_index(IndexStmt *stmt, UtilityCall *call);
@@ -575,49 +567,35 @@ copy_to_as_query(CopyStmt *stmt, Oid relid)
  * truncate_shards truncates the shards of the distributed tables among
  * the relations of a TRUNCATE that has just run locally.
  */
+static char *
+build_truncate(Oid relid, int64 shardId, void *arg)
+{
+	return psprintf("TRUNCATE TABLE %s", ShardQualifiedName(relid, shardId));
+}
+
 static void
 truncate_shards(TruncateStmt *stmt)
 {
-	List	   *commands = NIL;
 	ListCell   *lc;
 
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst(lc);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, false);
-		DistTableEntry *entry = LookupDistTable(relid);
-		int			i;
+		DistTableEntry *entry = LookupDistTable(RangeVarGetRelid(rv, NoLock, false));
 
-		if (entry == NULL)
-			continue;
-		for (i = 0; i < entry->shardCount; i++)
-		{
-			ShardInterval *shard = &entry->shards[i];
-			ListCell   *nc;
-
-			foreach(nc, ShardPlacementNodes(entry, shard))
-			{
-				NodeCommand *command = palloc(sizeof(NodeCommand));
-
-				command->node = lfirst(nc);
-				command->sql = psprintf("TRUNCATE TABLE %s",
-										ShardQualifiedName(relid, shard->shardId));
-				commands = lappend(commands, command);
-			}
-		}
+		if (entry != NULL)
+			RunOnShards(entry, build_truncate, NULL);
 	}
-	if (commands != NIL)
-		ExecuteOnNodesInParallel(commands);
 }
 
 /*
- * run_on_shards runs, inside the remote transactions, the command that
+ * RunOnShards runs, inside the remote transactions, the command that
  * build returns for each shard of entry's table on every node holding
  * the shard, then invalidates the table's cached metadata.  The caller
  * has run the statement locally already.
  */
-static void
-run_on_shards(DistTableEntry *entry, ShardCommandBuilder build, void *arg)
+void
+RunOnShards(DistTableEntry *entry, ShardCommandBuilder build, void *arg)
 {
 	List	   *commands = NIL;
 	int			i;
@@ -736,7 +714,7 @@ create_index(IndexStmt *stmt, UtilityCall *call)
 	}
 	table_close(rel, NoLock);
 
-	run_on_shards(entry, build_create_index, created);
+	RunOnShards(entry, build_create_index, created);
 }
 
 /*
@@ -873,7 +851,7 @@ drop_index(DropStmt *stmt, UtilityCall *call)
 	{
 		ShardObjectNames *names = lfirst(lc);
 
-		run_on_shards(names->entry, build_drop_index, names);
+		RunOnShards(names->entry, build_drop_index, names);
 	}
 }
 
@@ -971,7 +949,7 @@ alter_table(AlterTableStmt *stmt, UtilityCall *call)
 	table_close(rel, NoLock);
 
 	if (actions != NIL)
-		run_on_shards(entry, build_alter_table, actions);
+		RunOnShards(entry, build_alter_table, actions);
 	else
 		InvalidateDistTableCache(relid);
 }
@@ -1685,7 +1663,7 @@ rename_object(RenameStmt *stmt, UtilityCall *call)
 	run_locally(call);
 
 	if (build != NULL)
-		run_on_shards(names.entry, build, &names);
+		RunOnShards(names.entry, build, &names);
 }
 
 /*

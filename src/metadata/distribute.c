@@ -1057,6 +1057,15 @@ ReplicateReferenceTablesToNode(ShardexecNode *node)
 }
 
 /*
+ * drop_shard_sql returns the command that drops a shard's table.
+ */
+static char *
+drop_shard_sql(Oid relid, int64 shardId, void *arg)
+{
+	return psprintf("DROP TABLE IF EXISTS %s", ShardQualifiedName(relid, shardId));
+}
+
+/*
  * shardexec_undistribute_table implements
  * shardexec.undistribute_table(table_name): the rows come back into the
  * local table, the shards are dropped and the metadata removed.
@@ -1071,7 +1080,6 @@ shardexec_undistribute_table(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	EState	   *estate;
 	ResultRelInfo *resultRelInfo;
-	List	   *drops = NIL;
 	int			i;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
@@ -1139,22 +1147,7 @@ shardexec_undistribute_table(PG_FUNCTION_ARGS)
 	FreeExecutorState(estate);
 
 	/* drop the shards */
-	for (i = 0; i < entry->shardCount; i++)
-	{
-		ShardInterval *shard = &entry->shards[i];
-		ListCell   *lc;
-
-		foreach(lc, ShardPlacementNodes(entry, shard))
-		{
-			NodeCommand *command = palloc(sizeof(NodeCommand));
-
-			command->node = lfirst(lc);
-			command->sql = psprintf("DROP TABLE IF EXISTS %s",
-									ShardQualifiedName(relid, shard->shardId));
-			drops = lappend(drops, command);
-		}
-	}
-	ExecuteOnNodesInParallel(drops);
+	RunOnShards(entry, drop_shard_sql, NULL);
 
 	values[0] = ObjectIdGetDatum(relid);
 	ExecuteCatalogWrite("DELETE FROM shardexec.dist_table WHERE table_id = $1",

@@ -81,6 +81,16 @@ extern void ExecuteCatalogWrite(const char *sql, int nargs, Oid *argtypes,
 								Datum *values);
 extern int64 NextCatalogSequenceValue(const char *sequenceName);
 
+/* ddl.c */
+
+/*
+ * A ShardCommandBuilder returns the SQL to run on shard shardId of table
+ * relid (several statements joined by ";\n"), or NULL for none.
+ */
+typedef char *(*ShardCommandBuilder) (Oid relid, int64 shardId, void *arg);
+
+extern void RunOnShards(DistTableEntry *entry, ShardCommandBuilder build, void *arg);
+
 /* hashing.c */
 extern int32 HashDistributionValue(DistTableEntry *entry, Datum value);
 extern int	ShardIndexForHash(int shardCount, int32 hashValue);
