@@ -519,7 +519,9 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 				 errmsg("table \"%s\" is no longer distributed",
 						get_rel_name(state->anchorRelid))));
 
-	query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
+	/* a router statement folds its parameters only if it cannot send them */
+	if (state->kind != DISTRIBUTED_ROUTER)
+		query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
 
 	if (state->kind == DISTRIBUTED_ALL_SHARDS)
 	{
@@ -563,7 +565,10 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 		shard = &entry->shards[entry->kind == DIST_KIND_REFERENCE ? 0 : shardIndex];
 		unit = send_with_params(state, estate, shardIndex);
 		if (unit == NULL)
+		{
+			query = EvaluateCoordinatorExpressions(state->query, estate->es_param_list_info);
 			unit = shard_unit(query, shardIndex, shard->shardId, 0, lockRows);
+		}
 		unit->shardId = shard->shardId;
 		unit->nodeId = entry->kind == DIST_KIND_REFERENCE ? entry->placementNodeIds[0] :
 			shard->nodeId;
