@@ -79,5 +79,11 @@ SELECT pg_temp.same('SELECT k, n FROM m ORDER BY n DESC NULLS LAST, k LIMIT 5 OF
 SELECT pg_temp.remote('SELECT k, n FROM m ORDER BY n DESC NULLS LAST, k LIMIT 5 OFFSET 2');
 SELECT pg_temp.same('SELECT s, k FROM m WHERE g = 2 ORDER BY s COLLATE "C", k DESC LIMIT 7');
 
+-- "k IS NULL" matches no row: one shard group answers; under an outer join
+-- the NULLs of the nullable side count, and every shard group runs
+SELECT pg_temp.plan('SELECT count(*) FROM m WHERE k IS NULL');
+SELECT pg_temp.same('SELECT count(*), max(i) FROM m WHERE k IS NULL');
+SELECT pg_temp.same('SELECT a.k FROM m a LEFT JOIN m b ON b.k = a.k AND b.i > 1000 WHERE b.k IS NULL AND a.k % 500 = 0');
+
 DROP SCHEMA agg_dist CASCADE;
 DROP SCHEMA agg_local CASCADE;

@@ -757,10 +757,39 @@ const_shard_index(RteMember *member, Oid opno, Oid valueType, Datum value, bool 
 }
 
 /*
+ * has_outer_join says whether a join tree has an outer join.
+ */
+static bool
+has_outer_join(Node *node)
+{
+	ListCell   *lc;
+
+	if (node == NULL || IsA(node, RangeTblRef))
+		return false;
+	if (IsA(node, FromExpr))
+	{
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			if (has_outer_join(lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+
+		return join->jointype != JOIN_INNER || has_outer_join(join->larg) ||
+			has_outer_join(join->rarg);
+	}
+	return true;
+}
+
+/*
  * shard_set_for_clause returns the shard indexes a WHERE conjunct
  * restricts one top-level member's rows to — "k = const",
- * "k IN (consts)", "k = ANY(const array)", or an OR of those on the same
- * member — setting *member; NIL when the clause restricts no member so.
+ * "k IN (consts)", "k = ANY(const array)", "k IS NULL" (no row: one shard
+ * group answers, when the query level has no outer join), or an OR of
+ * those on the same member — setting *member; NIL when the clause
+ * restricts no member so.
  */
 static List *
 shard_set_for_clause(Node *clause, RouterContext *context, int *member)
@@ -811,6 +840,26 @@ shard_set_for_clause(Node *clause, RouterContext *context, int *member)
 			return NIL;
 		*member = m;
 		return list_make1_int(index);
+	}
+
+	/*
+	 * "k IS NULL": no row of a distributed table has a NULL distribution
+	 * value, so one shard group answers; but an outer join makes NULLs of
+	 * its nullable side, so only a query level without outer joins.
+	 */
+	if (IsA(clause, NullTest) && ((NullTest *) clause)->nulltesttype == IS_NULL &&
+		!((NullTest *) clause)->argisrow &&
+		!has_outer_join((Node *) ((Query *) linitial(context->queryStack))->jointree))
+	{
+		bool		outer = false;
+		int			m = resolve_dist_column((Node *) ((NullTest *) clause)->arg, context, &outer);
+
+		if (m < 0 || outer ||
+			((RteMember *) list_nth(context->members, m))->query !=
+			linitial(context->queryStack))
+			return NIL;
+		*member = m;
+		return list_make1_int(0);
 	}
 
 	if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
