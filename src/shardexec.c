@@ -40,6 +40,7 @@ int			ShardexecMaxSharedPoolSize = 0;
 char	   *ShardexecPlugins = NULL;
 int			ShardexecPoolWaitTimeout = 30000;
 int			ShardexecRecoveryInterval = 10;
+int			ShardexecRecoveryStepTimeout = 60000;
 int			ShardexecRemoteLockTimeout = 30000;
 int			ShardexecTest2pcFault = SHARDEXEC_FAULT_NONE;
 int			ShardexecUse2pc = SHARDEXEC_2PC_AUTO;
@@ -208,6 +209,17 @@ define_gucs(void)
 							10, 0, INT_MAX / 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.recovery_step_timeout",
+							"Time the recovery of prepared transactions waits for a node to answer "
+							"one command.",
+							"A node that does not answer in time is skipped until the next run; "
+							"0 waits without limit.",
+							&ShardexecRecoveryStepTimeout,
+							60000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("shardexec.remote_lock_timeout",

@@ -41,8 +41,10 @@
  * records of transactions not in Q (a record visible in 3 was committed
  * after its PREPARE, so one missing from Q was resolved).  Transactions
  * that appear in Q only are left for the next pass.  A node that cannot
- * be reached is skipped, its records kept; a command that fails is
- * logged and retried next time.  Records of nodes that no longer exist
+ * be reached, or that does not answer a command within
+ * shardexec.recovery_step_timeout, is skipped, its records kept (a
+ * frozen node must not stall the recovery of the others); a command that
+ * fails is logged and retried next time.  Records of nodes that no longer exist
  * are deleted.  One pass at a time runs per database (a lock on
  * transaction_record that ordinary commits do not conflict with).
  *
@@ -92,6 +94,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "shardexec/connection.h"
@@ -138,6 +141,7 @@ PGDLLEXPORT void ShardexecRecoveryWorkerMain(Datum arg);
 
 static bool run_guarded(void (*step) (RecoveryStep *), RecoveryStep *arg,
 						const char *nodeName);
+static void step_timeout_handler(void);
 static void connect_and_list(RecoveryStep *step);
 static void list_again(RecoveryStep *step);
 static void run_command(RecoveryStep *step);
@@ -381,9 +385,30 @@ ResolvePreparedTransactions(bool wait)
 	return resolved;
 }
 
+/* the timeout of one step, and whether it fired */
+static TimeoutId stepTimeout = MAX_TIMEOUTS;
+static volatile sig_atomic_t stepTimedOut = false;
+
 /*
- * run_guarded runs step(arg) in a subtransaction: an error is reported
- * as a WARNING naming the node, and false returned.
+ * step_timeout_handler ends a step that waited too long for its node: it
+ * asks for a query cancel, which the node's wait loop raises as an error.
+ */
+static void
+step_timeout_handler(void)
+{
+	stepTimedOut = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * run_guarded runs step(arg) in a subtransaction, for at most
+ * shardexec.recovery_step_timeout: an error is reported as a WARNING
+ * naming the node, and false returned.  A node that did not answer in
+ * time loses its connection and is skipped for the rest of the pass.  A
+ * cancel or an exit request of our own is not the node's fault: it is
+ * raised.
  */
 static bool
 run_guarded(void (*step) (RecoveryStep *), RecoveryStep *arg, const char *nodeName)
@@ -392,11 +417,26 @@ run_guarded(void (*step) (RecoveryStep *), RecoveryStep *arg, const char *nodeNa
 	ResourceOwner oldOwner = CurrentResourceOwner;
 	volatile bool ok = false;
 
+	if (step != connect_and_list && !arg->node->reachable)
+		return false;
+	if (stepTimeout == MAX_TIMEOUTS)
+		stepTimeout = RegisterTimeout(USER_TIMEOUT, step_timeout_handler);
+	stepTimedOut = false;
+
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldContext);
 	PG_TRY();
 	{
+		if (ShardexecRecoveryStepTimeout > 0)
+			enable_timeout_after(stepTimeout, ShardexecRecoveryStepTimeout);
 		step(arg);
+		disable_timeout(stepTimeout, false);
+		if (stepTimedOut)
+		{
+			/* it fired as the step ended: nothing is to be cancelled */
+			stepTimedOut = false;
+			QueryCancelPending = false;
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldContext);
 		CurrentResourceOwner = oldOwner;
@@ -405,17 +445,37 @@ run_guarded(void (*step) (RecoveryStep *), RecoveryStep *arg, const char *nodeNa
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		timedOut;
 
+		disable_timeout(stepTimeout, false);
+		timedOut = stepTimedOut;
+		stepTimedOut = false;
 		MemoryContextSwitchTo(oldContext);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldContext);
 		CurrentResourceOwner = oldOwner;
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("shardexec recovery on node \"%s\": %s", nodeName, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		if (!timedOut && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+						  edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
+			ReThrowError(edata);
+		if (timedOut)
+		{
+			if (arg->node->conn != NULL)
+				PQfinish(arg->node->conn);
+			arg->node->conn = NULL;
+			arg->node->reachable = false;
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("shardexec recovery on node \"%s\": no answer within %d ms",
+							nodeName, ShardexecRecoveryStepTimeout),
+					 errdetail("The node is skipped until the next recovery run; its prepared transactions are kept.")));
+		}
+		else
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("shardexec recovery on node \"%s\": %s", nodeName, edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

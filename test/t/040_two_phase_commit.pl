@@ -23,6 +23,12 @@
 #   (5) Two coordinator transactions that wait for each other's row locks
 #       on two nodes (a deadlock no node can see) end in a lock timeout
 #       error naming the node (shardexec.remote_lock_timeout), not a hang.
+#   (6) A frozen node (SIGSTOP of its postmaster and every process) does
+#       not stall recovery: each step on a node is bounded by
+#       shardexec.recovery_step_timeout (here far below
+#       shardexec.connect_timeout), the frozen node is skipped with a
+#       warning, the others are resolved, and the frozen one is on the
+#       first pass after it is thawed.
 
 use strict;
 use warnings;
@@ -317,5 +323,39 @@ is( query_value($coord, q{
 		SELECT count(*) FROM pg_stat_activity
 		 WHERE wait_event_type = 'Lock' OR state = 'idle in transaction'}),
 	'0', '(5) nothing is left waiting');
+
+# ---------------------------------------------------------------------------
+# (6) a frozen node does not stall recovery
+
+my @frozen;
+END { kill 'CONT', @frozen if @frozen; }
+{
+	my $session = $coord->background_psql('postgres', on_error_stop => 0);
+	$session->query_safe("SET shardexec.test_2pc_fault = 'sleep_after_prepare'");
+	$session->query_until(qr/started/, "\\echo started\n" . insert_sql(8) . ";\n");
+	ok(wait_prepared_everywhere(), '(6) prepared on every node');
+	$coord->stop('immediate');
+	eval { $session->quit };
+}
+# node2 stops answering anything, even a connection request
+my $pm = $node2->{_pid};
+@frozen = ($pm, split(' ', `ps -o pid= --ppid $pm`));
+kill 'STOP', @frozen;
+$coord->append_conf('postgresql.conf',
+	"shardexec.connect_timeout = 600\nshardexec.recovery_step_timeout = '2s'\n");
+$coord->start;
+for my $node ($nodes[0], $nodes[2])
+{
+	ok( $node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+		'(6) with node2 frozen, recovery resolves what was prepared on ' . $node->name);
+}
+ok( $coord->log_contains(
+		qr/WARNING:  shardexec recovery on node "node2": no answer within 2000 ms/),
+	'(6) the frozen node was skipped with a warning once its step timed out');
+kill 'CONT', @frozen;
+@frozen = ();
+ok($node2->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+	'(6) thawed, node2 is resolved too');
+is(batch_rows_everywhere(8), 'node1=0 node2=0 node3=0', '(6) nothing of it is left anywhere');
 
 done_testing();

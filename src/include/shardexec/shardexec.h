@@ -41,6 +41,7 @@ extern int	ShardexecMaxSharedPoolSize;
 extern char *ShardexecPlugins;
 extern int	ShardexecPoolWaitTimeout;
 extern int	ShardexecRecoveryInterval;
+extern int	ShardexecRecoveryStepTimeout;
 extern int	ShardexecRemoteLockTimeout;
 extern int	ShardexecTest2pcFault;
 extern int	ShardexecUse2pc;
