@@ -4,7 +4,8 @@
 -- plugins one instance can show: fault_injection, execution_time,
 -- log_query, the third-party example plugin (test/plugin_example, built
 -- with PGXS against the installed header) through every pipeline, host
--- lists, and routing of reads to a replica address.
+-- lists, routing of reads to a replica address, and failover sending a
+-- unit again when its connection is lost in the middle of a statement.
 --
 -- Replicas, failover, topology and credentials need several instances:
 -- test/t/030_plugins.pl.
@@ -155,6 +156,110 @@ SELECT count(*) FROM items;
 SELECT shardexec.inject_fault('node2', 'sleep');
 SELECT shardexec.inject_fault('nowhere', 'connect');
 RESET shardexec.plugins;
+
+--
+-- failover sends a unit again when its connection is lost in the middle
+-- of a read-only statement outside a transaction block, as long as none
+-- of the unit's rows was returned yet.  A node session is made to end as
+-- a node going away would end it (terminated, SQLSTATE 57P01) by
+-- public.die_at(node, sequence, n), which every node database gets: on
+-- node "node", the n-th call counted by the sequence terminates its own
+-- session (and rejects its row, so no row is sent in the same breath).
+-- The rows come through shardexec_test_execute, whose filter is SQL sent
+-- to every shard as it is.
+--
+SELECT current_database() AS coordinator \gset
+\c node1
+CREATE SEQUENCE public.die_a; CREATE SEQUENCE public.die_b; CREATE SEQUENCE public.die_c;
+CREATE SEQUENCE public.die_d; CREATE SEQUENCE public.die_e; CREATE SEQUENCE public.die_f;
+CREATE FUNCTION public.die_at(node name, seq text, n bigint) RETURNS bool
+LANGUAGE sql VOLATILE AS $$
+  SELECT CASE WHEN current_database() <> node THEN true
+              WHEN nextval(('public.' || seq)::regclass) = n
+              THEN NOT pg_terminate_backend(pg_backend_pid())
+              ELSE true END
+$$;
+\c node2
+CREATE SEQUENCE public.die_a; CREATE SEQUENCE public.die_b; CREATE SEQUENCE public.die_c;
+CREATE SEQUENCE public.die_d; CREATE SEQUENCE public.die_e; CREATE SEQUENCE public.die_f;
+CREATE FUNCTION public.die_at(node name, seq text, n bigint) RETURNS bool
+LANGUAGE sql VOLATILE AS $$
+  SELECT CASE WHEN current_database() <> node THEN true
+              WHEN nextval(('public.' || seq)::regclass) = n
+              THEN NOT pg_terminate_backend(pg_backend_pid())
+              ELSE true END
+$$;
+\c node3
+CREATE FUNCTION public.die_at(node name, seq text, n bigint) RETURNS bool
+LANGUAGE sql VOLATILE AS $$ SELECT true $$;
+\c :coordinator
+SET search_path TO plugins;
+CREATE FUNCTION test_execute(rel regclass, filter text, order_by text,
+                             max_rows bigint, params text[])
+RETURNS SETOF record AS 'shardexec', 'shardexec_test_execute' LANGUAGE C;
+-- rows per shard: node1 holds two shards, node2 one
+SELECT shardexec.shard_id_for_value('items', id) AS shard_id, count(*)
+  FROM items GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS first_shard_rows FROM items
+ WHERE shardexec.shard_id_for_value('items', id) = 990000 \gset
+
+-- without failover the statement fails, naming the node and its shard query
+SELECT count(*) FROM test_execute('items', $$public.die_at('node2', 'die_a', 1)$$,
+                                  NULL, NULL, NULL) AS r(id bigint, v text);
+-- with failover the unit is sent again, and the statement gives every row
+SET shardexec.plugins = 'failover';
+SELECT count(*), sum(id) FROM test_execute('items', $$public.die_at('node2', 'die_b', 1)$$,
+                                           NULL, NULL, NULL) AS r(id bigint, v text);
+-- ordered, and connection-strict: node1's two units share a pipelined
+-- connection; both are sent again
+SET shardexec.max_connections_per_query = 1;
+SELECT array_agg(id) = array(SELECT id FROM items ORDER BY id) AS same_rows
+  FROM test_execute('items', $$public.die_at('node1', 'die_c', 1)$$,
+                    'id', NULL, NULL) AS r(id bigint, v text);
+-- the first unit ends before the connection is lost: its rows are kept,
+-- and only the second unit is sent again
+SELECT count(*), sum(id)
+  FROM test_execute('items', format('public.die_at(%L, %L, %s)', 'node1', 'die_d',
+                                    :first_shard_rows + 1),
+                    NULL, NULL, NULL) AS r(id bigint, v text);
+RESET shardexec.max_connections_per_query;
+-- rows of the unit were returned already: not sent again, and the error
+-- says the statement can be run again
+SELECT count(*) FROM test_execute('items', $$public.die_at('node2', 'die_e', 3)$$,
+                                  NULL, NULL, NULL) AS r(id bigint, v text);
+-- max_retries 0 never sends a unit again
+SELECT shardexec.register_plugin('failover_no_retry', 'shardexec.failover_handler', NULL,
+                                 '{"max_retries": -1}');
+SELECT shardexec.register_plugin('failover_no_retry', 'shardexec.failover_handler', NULL,
+                                 '{"max_retries": 0}');
+SET shardexec.plugins = 'failover_no_retry';
+SELECT count(*) FROM test_execute('items', $$public.die_at('node2', 'die_f', 1)$$,
+                                  NULL, NULL, NULL) AS r(id bigint, v text);
+-- inside a transaction block, the transaction's outcome on the node is
+-- unknown (the hint names the node's primary, with its port: terse)
+SET shardexec.plugins = 'failover';
+\set VERBOSITY terse
+BEGIN;
+SELECT count(*) FROM items;
+SELECT count(*) FROM test_execute('items', $$public.die_at('node1', 'die_f', 1)$$,
+                                  NULL, NULL, NULL) AS r(id bigint, v text);
+ROLLBACK;
+\set VERBOSITY default
+-- the session goes on
+SELECT count(*) FROM items;
+RESET shardexec.plugins;
+SELECT shardexec.unregister_plugin('failover_no_retry');
+DROP FUNCTION test_execute(regclass, text, text, bigint, text[]);
+\c node1
+DROP FUNCTION public.die_at(name, text, bigint);
+DROP SEQUENCE public.die_a, public.die_b, public.die_c, public.die_d, public.die_e, public.die_f;
+\c node2
+DROP FUNCTION public.die_at(name, text, bigint);
+DROP SEQUENCE public.die_a, public.die_b, public.die_c, public.die_d, public.die_e, public.die_f;
+\c node3
+DROP FUNCTION public.die_at(name, text, bigint);
+\c :coordinator
+SET search_path TO plugins;
 
 --
 -- execution_time: per node and pipeline, in this backend

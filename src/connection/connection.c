@@ -12,10 +12,13 @@
  * is a superuser is part of the identity too, since a non-superuser's
  * connection must have used a password.  So two local roles with the
  * same credentials on a node share connections, and a change of options
- * (ALTER SERVER, ALTER USER MAPPING, later the connect pipeline of the
- * plugins) leads to another set.  "route" is 0; the plugins' read/write
- * splitting will set it to 1 for connections made for replicas, so that
- * they are pooled apart.  A (node, local role) pair finds its set
+ * (ALTER SERVER, ALTER USER MAPPING) leads to another set.  While a
+ * plugin subscribes to the connect pipeline, which may change the options
+ * as it likes (a password for some roles and not for others), the local
+ * role is part of the identity as well: a connection is only reused by
+ * the role the pipeline made it for.  "route" is 0, or 1 for connections
+ * made for replicas (the plugins' read/write splitting), so that they are
+ * pooled apart.  A (node, local role) pair finds its set
  * through a small cache of routes, filled on first use and dropped by
  * the syscache callbacks of servers and user mappings; a route is not
  * moved to another set while its set has a remote transaction open, so
@@ -224,6 +227,7 @@ typedef struct Route
 	ConnectionSet *set;			/* NULL until first use */
 	uint32		serverHashValue;
 	bool		valid;			/* false: rebuild the options on next use */
+	uint64		pluginGeneration;	/* of the plugin chain it was built with */
 } Route;
 
 /* a shard written through a connection in the current transaction */
@@ -301,9 +305,6 @@ static uint64 invalidations = 0;
 static ConnectionSet *get_connection_set(ShardexecNode *node, bool create);
 static ConnectionSet *find_or_create_set(ShardexecNode *node, Oid userId, int32 route,
 										 const char *applicationName, bool create);
-static void build_connection_options(Oid serverId, Oid userId, const char *nodeName,
-									 const char *applicationName,
-									 const char ***keywords, const char ***values);
 static bool set_in_transaction(ConnectionSet *set);
 static NodeConnection *new_slot(ConnectionSet *set);
 static NodeConnection *choose_single_connection(ConnectionSet *set);
@@ -388,6 +389,9 @@ get_connection_set(ShardexecNode *node, bool create)
 	ConnectionSet *set;
 	uint64		seen = invalidations;
 
+	/* a change of the plugin chain may change the set (see the file header) */
+	(void) PluginCallbacksActive(0);
+
 	memset(&key, 0, sizeof(key));
 	key.serverId = node->serverId;
 	key.userId = GetUserId();
@@ -404,7 +408,9 @@ get_connection_set(ShardexecNode *node, bool create)
 			GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(key.serverId));
 	}
 	set = route->set;
-	if (!create || (set != NULL && (route->valid || set_in_transaction(set))))
+	if (!create ||
+		(set != NULL && ((route->valid && route->pluginGeneration == PluginChainGeneration) ||
+						 set_in_transaction(set))))
 	{
 		if (set != NULL && strcmp(set->nodeName, node->nodeName) != 0)
 		{
@@ -429,6 +435,7 @@ get_connection_set(ShardexecNode *node, bool create)
 	}
 	/* an invalidation that came while the options were read wins */
 	route->valid = (invalidations == seen);
+	route->pluginGeneration = PluginChainGeneration;
 	return set;
 }
 
@@ -452,17 +459,15 @@ find_or_create_set(ShardexecNode *node, Oid userId, int32 route,
 	int			n;
 	int			i;
 
-	build_connection_options(node->serverId, userId, node->nodeName, applicationName,
-							 &keywords, &values);
-
-	/*
-	 * The connect pipeline of the plugins will run here, on keywords and
-	 * values, so that the key below is that of the options it leaves.
-	 */
+	BuildConnectionOptions(node->serverId, userId, node->nodeName, applicationName,
+						   !PluginConnectActive(), &keywords, &values);
 
 	initStringInfo(&key);
 	initStringInfo(&display);
 	appendStringInfo(&key, "%u %d %d", node->serverId, route, superuser);
+	/* what the connect pipeline makes of the options may depend on the role */
+	if (PluginCallbacksActive(PLUGIN_BIT(PLUGIN_CB_CONNECT)))
+		appendStringInfo(&key, " role=%u", userId);
 	for (n = 0; keywords[n] != NULL; n++)
 	{
 		bool		secret = strcmp(keywords[n], "password") == 0 ||
@@ -566,17 +571,19 @@ find_user_mapping(Oid userId, Oid serverId)
 }
 
 /*
- * build_connection_options returns in *keywords and *values (palloc'd,
+ * BuildConnectionOptions returns in *keywords and *values (palloc'd,
  * NULL-terminated) the libpq options userId connects to serverId with:
  * the server's options, then the user mapping's, the role name as user if
  * the mapping gives none, applicationName as fallback_application_name
- * and the database encoding.  A non-superuser without a password is
- * refused here, before anything is opened.
+ * and the database encoding.  With checkPassword, a non-superuser without
+ * a password is refused here, before anything is opened; a caller whose
+ * options go through the connect pipeline leaves that to its end, since a
+ * plugin may give the password (CheckConnectionPassword).
  */
-static void
-build_connection_options(Oid serverId, Oid userId, const char *nodeName,
-						 const char *applicationName,
-						 const char ***keywords, const char ***values)
+void
+BuildConnectionOptions(Oid serverId, Oid userId, const char *nodeName,
+					   const char *applicationName, bool checkPassword,
+					   const char ***keywords, const char ***values)
 {
 	ForeignServer *server = GetForeignServer(serverId);
 	UserMapping *mapping = find_user_mapping(userId, serverId);
@@ -585,7 +592,6 @@ build_connection_options(Oid serverId, Oid userId, const char *nodeName,
 	const char **v;
 	ListCell   *lc;
 	bool		haveUser = false;
-	bool		havePassword = false;
 	int			n;
 
 	if (mapping != NULL)
@@ -602,8 +608,6 @@ build_connection_options(Oid serverId, Oid userId, const char *nodeName,
 		v[n] = defGetString(def);
 		if (strcmp(def->defname, "user") == 0)
 			haveUser = true;
-		if (strcmp(def->defname, "password") == 0 && v[n][0] != '\0')
-			havePassword = true;
 		n++;
 	}
 	if (!haveUser)
@@ -619,13 +623,47 @@ build_connection_options(Oid serverId, Oid userId, const char *nodeName,
 	v[n] = GetDatabaseEncodingName();
 	n++;
 
-	if (!superuser_arg(userId) && !havePassword)
+	if (checkPassword)
+		CheckConnectionPassword(userId, nodeName, k, v);
+	*keywords = k;
+	*values = v;
+}
+
+/*
+ * ConnectionPasswordMissing says whether userId, a non-superuser, would
+ * connect without a password: none among the libpq options
+ * keywords/values (NULL-terminated).
+ */
+bool
+ConnectionPasswordMissing(Oid userId, const char *const *keywords,
+						  const char *const *values)
+{
+	int			n;
+
+	if (superuser_arg(userId))
+		return false;
+	for (n = 0; keywords[n] != NULL; n++)
+	{
+		if (strcmp(keywords[n], "password") == 0 && values[n][0] != '\0')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * CheckConnectionPassword refuses, as postgres_fdw does, to let a
+ * non-superuser connect to nodeName without a password among the libpq
+ * options keywords/values.
+ */
+void
+CheckConnectionPassword(Oid userId, const char *nodeName, const char *const *keywords,
+						const char *const *values)
+{
+	if (ConnectionPasswordMissing(userId, keywords, values))
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required to connect to node \"%s\"", nodeName),
 				 errdetail("Non-superusers must provide a password in the user mapping.")));
-	*keywords = k;
-	*values = v;
 }
 
 /*
@@ -1337,8 +1375,8 @@ ConnectToNodeWithName(ShardexecNode *node, const char *applicationName)
 
 	memset(&pending, 0, sizeof(pending));
 	pending.nodeName = node->nodeName;
-	build_connection_options(node->serverId, GetUserId(), node->nodeName,
-							 applicationName, &pending.keywords, &pending.values);
+	BuildConnectionOptions(node->serverId, GetUserId(), node->nodeName, applicationName,
+						   !PluginConnectActive(), &pending.keywords, &pending.values);
 	connect_in_parallel(&pending, 1, GetUserId());
 	conn = pending.conn;
 	PG_TRY();

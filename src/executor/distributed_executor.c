@@ -125,6 +125,9 @@
 /* smallest in-memory share of work_mem of a unit's tuplestore, in kB */
 #define MIN_STORE_KBYTES 64
 
+/* times one connection's units may be sent again after it was lost */
+#define MAX_CONNECTION_RETRIES 5
+
 typedef struct NodeExecution NodeExecution;
 typedef struct ConnectionExecution ConnectionExecution;
 typedef struct UnitExecution UnitExecution;
@@ -155,6 +158,7 @@ struct UnitExecution
 	PGresult   *head;			/* streamed row not yet taken */
 
 	uint64		rows;			/* rows received */
+	uint64		delivered;		/* rows handed to the merge */
 	uint64		affected;		/* command tuple count */
 
 	TupleTableSlot *mergeSlot;	/* ordered merge: the unit's current row */
@@ -173,6 +177,7 @@ struct ConnectionExecution
 	bool		pipeline;		/* in libpq pipeline mode */
 	bool		flushing;		/* output not yet all sent */
 	bool		active;			/* results still expected */
+	int			retries;		/* times its units were sent again */
 };
 
 /* one node's share of the statement */
@@ -203,6 +208,8 @@ struct DistributedExecution
 	MemoryContextCallback callback;
 	bool		ended;
 	bool		failed;
+	bool		readOnly;		/* no unit writes or locks rows */
+	bool		autocommit;		/* claimed without remote transactions */
 
 	TupleDesc	tupdesc;
 	int			ncolumns;		/* columns of every unit's result */
@@ -256,6 +263,7 @@ static void prepare_conversion(DistributedExecution *execution);
 static void deal_units(NodeExecution *node);
 static void claim_connections(DistributedExecution *execution);
 static void start_units(DistributedExecution *execution);
+static void start_connection(DistributedExecution *execution, ConnectionExecution *c);
 static void prepare_statement(DistributedExecution *execution, ConnectionExecution *c,
 							  UnitExecution *u, int number);
 static char *statement_key(DistributedExecution *execution, UnitExecution *u);
@@ -284,6 +292,15 @@ static void return_converted_row(DistributedExecution *execution, TupleTableSlot
 static bool connection_receiving(ConnectionExecution *c);
 static void execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 							 UnitExecution *u, PGresult *res) pg_attribute_noreturn();
+static void connection_failed(DistributedExecution *execution, ConnectionExecution *c,
+							  PGresult *res);
+static bool session_lost(ConnectionExecution *c, PGresult *res);
+static char *failure_message(PGconn *conn, PGresult *res);
+static bool retry_connection(DistributedExecution *execution, ConnectionExecution *c,
+							 PGresult *res);
+static bool plugins_retry(DistributedExecution *execution, ConnectionExecution *c,
+						  PGresult *res);
+static void reclaim_connection(DistributedExecution *execution, ConnectionExecution *c);
 static void finish_connection_work(void *arg, NodeConnection *connection);
 static void execution_reset_callback(void *arg);
 static void release_execution(DistributedExecution *execution);
@@ -326,6 +343,8 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 	execution->tupdesc = CreateTupleDescCopy(tupdesc);
 	tupdesc = execution->tupdesc;
 	execution->lastUnit = -1;
+	execution->readOnly = true;
+	execution->autocommit = ShardexecReadWithoutRemoteTransaction;
 	execution->callback.func = execution_reset_callback;
 	execution->callback.arg = execution;
 	MemoryContextRegisterResetCallback(context, &execution->callback);
@@ -386,6 +405,8 @@ BeginDistributedExecution(List *units, TupleDesc tupdesc, ExecutionMerge *merge,
 
 		u->unit = unit;
 		u->index = i++;
+		if (unit->modifies)
+			execution->readOnly = false;
 		for (j = 0; j < execution->nnodes && node == NULL; j++)
 		{
 			if (execution->nodes[j].nodeId == unit->nodeId)
@@ -705,29 +726,12 @@ start_units(DistributedExecution *execution)
 		for (j = 0; j < node->nconnections; j++)
 		{
 			ConnectionExecution *c = &node->connections[j];
-			int			k;
 
 			c->conn = c->claim->connection->conn;
 			if (c->nunits == 0)
 				continue;
-			if (PQsetnonblocking(c->conn, 1) != 0)
-				execution_failed(execution, c, c->units[0], NULL);
-			c->active = true;
 			node->activeConnections++;
-			SetConnectionClaimBusy(c->claim, true);
-
-			c->pipeline = c->nunits > 1 && ShardexecUsePipeline;
-			if (c->pipeline && !PQenterPipelineMode(c->conn))
-				execution_failed(execution, c, c->units[0], NULL);
-			for (k = 0; k < (c->pipeline ? c->nunits : 1); k++)
-				send_unit(execution, c, c->units[k]);
-			if (c->pipeline && !PQpipelineSync(c->conn))
-				execution_failed(execution, c, c->units[0], NULL);
-			c->current = 0;
-			c->units[0]->status = UNIT_RUNNING;
-			(void) PQsetSingleRowMode(c->conn);
-			c->flushing = true;
-			flush_connection(execution, c);
+			start_connection(execution, c);
 		}
 		if (node->activeConnections == 0)
 		{
@@ -735,6 +739,36 @@ start_units(DistributedExecution *execution)
 			INSTR_TIME_SET_CURRENT(node->endTime);
 		}
 	}
+}
+
+/*
+ * start_connection sends c's units from c->current on: several in one
+ * pipeline (unless shardexec.use_pipeline is off, in which case one at a
+ * time).
+ */
+static void
+start_connection(DistributedExecution *execution, ConnectionExecution *c)
+{
+	int			first = c->current;
+	int			k;
+
+	c->conn = c->claim->connection->conn;
+	if (PQsetnonblocking(c->conn, 1) != 0)
+		execution_failed(execution, c, c->units[first], NULL);
+	c->active = true;
+	SetConnectionClaimBusy(c->claim, true);
+
+	c->pipeline = c->nunits - first > 1 && ShardexecUsePipeline;
+	if (c->pipeline && !PQenterPipelineMode(c->conn))
+		execution_failed(execution, c, c->units[first], NULL);
+	for (k = first; k < (c->pipeline ? c->nunits : first + 1); k++)
+		send_unit(execution, c, c->units[k]);
+	if (c->pipeline && !PQpipelineSync(c->conn))
+		execution_failed(execution, c, c->units[first], NULL);
+	c->units[first]->status = UNIT_RUNNING;
+	(void) PQsetSingleRowMode(c->conn);
+	c->flushing = true;
+	flush_connection(execution, c);
 }
 
 /*
@@ -856,7 +890,10 @@ flush_connection(DistributedExecution *execution, ConnectionExecution *c)
 		return;
 	rc = PQflush(c->conn);
 	if (rc < 0)
-		execution_failed(execution, c, c->units[Min(c->current, c->nunits - 1)], NULL);
+	{
+		connection_failed(execution, c, NULL);
+		return;
+	}
 	c->flushing = (rc > 0);
 }
 
@@ -952,7 +989,11 @@ process_connection(DistributedExecution *execution, ConnectionExecution *c)
 					connection_done(execution, c);
 				break;
 			default:
-				execution_failed(execution, c, u, res);
+				if (c->current < c->nunits && c->units[c->current] == u)
+					connection_failed(execution, c, res);
+				else
+					execution_failed(execution, c, u, res);
+				return;
 		}
 	}
 }
@@ -1125,6 +1166,7 @@ unit_next_row(DistributedExecution *execution, UnitExecution *u)
 				PQclear(res);
 			}
 			PG_END_TRY();
+			u->delivered++;
 			return true;
 		}
 		if (u->stored > u->fetched)
@@ -1140,6 +1182,7 @@ unit_next_row(DistributedExecution *execution, UnitExecution *u)
 			if (!found)
 				elog(ERROR, "tuplestore of a shard query ended early");
 			u->fetched++;
+			u->delivered++;
 			slot_getallattrs(slot);
 			memcpy(execution->values, slot->tts_values,
 				   sizeof(Datum) * execution->tupdesc->natts);
@@ -1290,11 +1333,10 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		c = (ConnectionExecution *) event->user_data;
 		if (c == NULL || !c->active)
 			continue;
-		if (event->events & WL_SOCKET_READABLE)
+		if ((event->events & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
 		{
-			if (!PQconsumeInput(c->conn))
-				execution_failed(execution, c, c->units[Min(c->current, c->nunits - 1)],
-								 NULL);
+			connection_failed(execution, c, NULL);
+			continue;
 		}
 		flush_connection(execution, c);
 		process_connection(execution, c);
@@ -1603,8 +1645,7 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 	execution->processing = false;
 	lost = PQstatus(c->conn) != CONNECTION_OK ||
 		(res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL);
-	message = pchomp(res != NULL && PQresultErrorMessage(res)[0] != '\0' ?
-					 PQresultErrorMessage(res) : PQerrorMessage(c->conn));
+	message = failure_message(c->conn, res);
 
 	PG_TRY();
 	{
@@ -1659,8 +1700,9 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 	{
 		PG_TRY();
 		{
-			PluginExecuteFailed(execution->plugin, u->index, u->rows, lost, message,
-								res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL);
+			(void) PluginExecuteFailed(execution->plugin, u->index, u->rows, lost, message,
+									   res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL,
+									   false);
 		}
 		PG_CATCH();
 		{
@@ -1682,6 +1724,206 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 				 errcontext("remote SQL command on node \"%s\": %s", nodeName, sql)));
 	}
 	ReportRemoteError(res, c->conn, nodeName, sql);
+}
+
+/*
+ * failure_message returns what res (or, NULL, conn's own error) says went
+ * wrong: a node's message without its severity, or libpq's.
+ */
+static char *
+failure_message(PGconn *conn, PGresult *res)
+{
+	const char *primary = res != NULL ?
+		PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary != NULL)
+		return pstrdup(primary);
+	return pchomp(res != NULL && PQresultErrorMessage(res)[0] != '\0' ?
+				  PQresultErrorMessage(res) : PQerrorMessage(conn));
+}
+
+/*
+ * connection_failed handles an error on c while its current unit runs:
+ * res (the caller's, freed here), or with res NULL the connection's own
+ * error.  The units of a lost connection are sent again on another one
+ * when that is safe and a plugin asks for it (retry_connection); else the
+ * statement fails.
+ */
+static void
+connection_failed(DistributedExecution *execution, ConnectionExecution *c, PGresult *res)
+{
+	if (retry_connection(execution, c, res))
+		return;
+	execution_failed(execution, c, c->units[Min(c->current, c->nunits - 1)], res);
+}
+
+/*
+ * session_lost says whether c's session on the node is gone: the
+ * connection broke, or the node ended the session (res carries a
+ * connection exception, or the node is shutting down or crashed).
+ */
+static bool
+session_lost(ConnectionExecution *c, PGresult *res)
+{
+	const char *sqlstate;
+
+	if (PQstatus(c->conn) != CONNECTION_OK)
+		return true;
+	if (res == NULL)
+		return false;
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return sqlstate == NULL || strncmp(sqlstate, "08", 2) == 0 ||
+		strcmp(sqlstate, "57P01") == 0 || strcmp(sqlstate, "57P02") == 0 ||
+		strcmp(sqlstate, "57P03") == 0;
+}
+
+/*
+ * retry_connection sends c's unfinished units again on a new connection
+ * to the same node, after c's session was lost, and returns true; or
+ * returns false, changing nothing, when that is not safe or no plugin
+ * asks for it (execute_end with retryable set, see plugin_api.h).
+ *
+ * Safe means nothing is lost or repeated: the statement only reads,
+ * outside a transaction block (so no other statement's work was in c's
+ * remote transaction, and nothing of it needs undoing); the connection
+ * wrote nothing in this transaction, and kept no snapshot other
+ * statements rely on; and no row of an unfinished unit has been handed to
+ * the merge (those received are dropped, and come again).  Units the
+ * connection finished keep their rows.  The new connection is claimed
+ * like the first (through the connect pipeline: failover finds the
+ * node's new primary there); the other connections go on meanwhile.
+ */
+static bool
+retry_connection(DistributedExecution *execution, ConnectionExecution *c, PGresult *res)
+{
+	NodeConnection *connection = c->claim->connection;
+	NodeExecution *node = c->node;
+	bool		retry;
+	int			i;
+
+	if (execution->plugin == NULL || !execution->readOnly || IsTransactionBlock() ||
+		!c->active || !c->claim->live || c->current >= c->nunits ||
+		c->retries >= MAX_CONNECTION_RETRIES || connection->modified ||
+		(connection->xactDepth > 0 && IsolationUsesXactSnapshot()) ||
+		!session_lost(c, res))
+		return false;
+	for (i = c->current; i < c->nunits; i++)
+	{
+		if (c->units[i]->delivered > 0)
+			return false;
+	}
+
+	PG_TRY();
+	{
+		retry = plugins_retry(execution, c, res);
+	}
+	PG_CATCH();
+	{
+		if (res != NULL)
+			PQclear(res);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!retry)
+		return false;
+	if (res != NULL)
+		PQclear(res);
+
+	/* forget the lost session and what its unfinished units received */
+	SetConnectionClaimBusy(c->claim, false);
+	DiscardNodeConnection(connection);
+	ReleaseConnectionClaim(c->claim);
+	c->conn = NULL;
+	c->flushing = false;
+	c->pipeline = false;
+	for (i = c->current; i < c->nunits; i++)
+	{
+		UnitExecution *u = c->units[i];
+
+		u->status = UNIT_QUEUED;
+		if (u->head != NULL)
+		{
+			PQclear(u->head);
+			u->head = NULL;
+		}
+		if (u->tuplestore != NULL)
+			tuplestore_clear(u->tuplestore);
+		u->stored = u->fetched = 0;
+		node->rows -= u->rows;
+		u->rows = 0;
+		u->affected = 0;
+	}
+	/* the set must not wait on the closed socket */
+	if (execution->waitSet != NULL)
+	{
+		FreeWaitEventSet(execution->waitSet);
+		execution->waitSet = NULL;
+		execution->nwait = 0;
+	}
+
+	reclaim_connection(execution, c);
+	c->retries++;
+	start_connection(execution, c);
+	return true;
+}
+
+/*
+ * plugins_retry runs execute_end for c's unfinished units, which lost
+ * their connection (res: the error, or NULL), and returns whether the
+ * plugins of the current unit ask for it to be sent again; the attempts
+ * of the units queued after it end too.
+ */
+static bool
+plugins_retry(DistributedExecution *execution, ConnectionExecution *c, PGresult *res)
+{
+	UnitExecution *u = c->units[c->current];
+	const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char	   *message;
+	int			i;
+
+	message = failure_message(c->conn, res);
+	if (!PluginExecuteFailed(execution->plugin, u->index, u->rows, true,
+							 message, sqlstate, true))
+		return false;
+	for (i = c->current + 1; i < c->nunits; i++)
+		(void) PluginExecuteFailed(execution->plugin, c->units[i]->index,
+								   c->units[i]->rows, true, message, sqlstate, true);
+	ereport(LOG,
+			(errmsg("shardexec: sending %d shard quer%s again to node \"%s\" after losing the connection",
+					c->nunits - c->current, c->nunits - c->current == 1 ? "y" : "ies",
+					c->node->nodeName),
+			 errdetail_internal("%s", message)));
+	return true;
+}
+
+/*
+ * reclaim_connection claims a new connection for c, the way the first
+ * was claimed.
+ */
+static void
+reclaim_connection(DistributedExecution *execution, ConnectionExecution *c)
+{
+	ConnectionRequest *request = palloc0(sizeof(ConnectionRequest));
+	List	   *requests = list_make1(request);
+
+	request->node = &c->node->node;
+	request->count = 1;
+	request->claims = c->claim;
+	ShardexecReadWithoutRemoteTransaction = execution->autocommit;
+	PluginRouteConnections(execution->plugin);
+	PG_TRY();
+	{
+		ClaimNodeConnections(requests, finish_connection_work, execution);
+	}
+	PG_CATCH();
+	{
+		PluginRouteConnections(NULL);
+		ShardexecReadWithoutRemoteTransaction = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PluginRouteConnections(NULL);
+	ShardexecReadWithoutRemoteTransaction = false;
 }
 
 /*

@@ -35,9 +35,14 @@
  * command run by the server's operating system user.
  *
  * The secrets live in the backend's memory only, and never appear in an
- * error message.  A non-superuser still needs a password in its user
- * mapping (connection.c checks that before the pipeline runs): any
- * placeholder does, credentials replaces it.
+ * error message.  A non-superuser needs no password in its user mapping
+ * when credentials gives one: the rule that a non-superuser connects with
+ * a password is checked on the options the connect pipeline leaves (and
+ * again on the connection: the node must have asked for it).  With a
+ * plugin on the connect pipeline, the pool keeps each local role's
+ * connections apart, so a connection made with a role's secret is never
+ * reused by another role (after SET ROLE, or in a SECURITY DEFINER
+ * function).
  *
  *-------------------------------------------------------------------------
  */

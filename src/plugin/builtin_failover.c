@@ -23,17 +23,22 @@
  * execute.  When a unit's connection is lost (or the server ends the
  * session: connection exception, administrator or crash shutdown), its
  * host is marked down, so that the pooled connections to it are replaced
- * (connection_changed) and the next connect goes through the search above.  Inside a transaction
- * block the unit's statement fails with SQLSTATE 08007 (transaction
- * resolution unknown): what the transaction did on that node is lost or
- * unknown, and the transaction cannot commit; a new primary is looked for
- * at once, so the transaction can be run again.  Outside a transaction
- * block a read-only statement is safe to run again: the error says so,
- * and the next statement reconnects.  (The executor does not yet re-send
- * a unit within the same statement.)
+ * (connection_changed) and the next connect goes through the search
+ * above.  A unit the executor can send again (a read-only statement
+ * outside a transaction block, no row of the unit returned yet: see
+ * ShardexecUnitInfo.retryable) is sent again, up to max_retries times:
+ * its new connection is made through the connect pipeline, so it goes to
+ * the primary found there, and the statement goes on as if nothing
+ * happened.  Inside a transaction block the unit's statement fails with
+ * SQLSTATE 08007 (transaction resolution unknown): what the transaction
+ * did on that node is lost or unknown, and the transaction cannot commit;
+ * a new primary is looked for at once, so the transaction can be run
+ * again.  A read-only statement that cannot be retried (rows were already
+ * returned, or the retries are used up) fails with an error that says it
+ * can be run again.
  *
  * Options: timeout_ms (30000), retry_interval_ms (500), probe_timeout_ms
- * (2000).
+ * (2000), max_retries (2; 0 never sends a unit again).
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +61,7 @@ typedef struct FailoverOptions
 	int			timeoutMs;
 	int			retryIntervalMs;
 	int			probeTimeoutMs;
+	int			maxRetries;
 } FailoverOptions;
 
 /* the primary failover found for a node, for the life of the backend */
@@ -69,7 +75,7 @@ typedef struct KnownPrimary
 static HTAB *knownPrimaries = NULL;
 
 static const char *const failover_keys[] = {"timeout_ms", "retry_interval_ms",
-"probe_timeout_ms", NULL};
+"probe_timeout_ms", "max_retries", NULL};
 
 /*
  * positive_option returns the integer option key (1 .. INT_MAX), or
@@ -90,6 +96,24 @@ positive_option(Jsonb *options, const char *key, int defaultValue)
 }
 
 /*
+ * count_option returns the integer option key (0 .. 100), or defaultValue
+ * if it is absent.
+ */
+static int
+count_option(Jsonb *options, const char *key, int defaultValue)
+{
+	double		value;
+
+	if (!PluginOptionNumber(options, key, &value))
+		return defaultValue;
+	if (value < 0 || value > 100 || value != (int) value)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an integer between 0 and 100", key)));
+	return (int) value;
+}
+
+/*
  * failover_parse reads options into parsed.
  */
 static void
@@ -99,6 +123,7 @@ failover_parse(Jsonb *options, FailoverOptions *parsed)
 	parsed->timeoutMs = positive_option(options, "timeout_ms", 30000);
 	parsed->retryIntervalMs = positive_option(options, "retry_interval_ms", 500);
 	parsed->probeTimeoutMs = positive_option(options, "probe_timeout_ms", 2000);
+	parsed->maxRetries = count_option(options, "max_retries", 2);
 }
 
 /*
@@ -343,6 +368,13 @@ failover_execute_end(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 	if (unit->host != NULL)
 		SetHostState(node, unit->host, unit->port, SHARDEXEC_HOST_DOWN);
 
+	/* sent again, the connect pipeline finds the primary */
+	if (unit->retryable && unit->attempt < options->maxRetries)
+	{
+		unit->retry = true;
+		return;
+	}
+
 	if (unit->statement->in_transaction_block)
 	{
 		list = GetNodeHostList(node);
@@ -361,14 +393,16 @@ failover_execute_end(ShardexecPlugin *self, ShardexecUnitInfo *unit)
 				 errhint("Roll back and run the transaction again: node \"%s\" now has its primary at %s:%d.",
 						 unit->node_name, list->hosts[index].host, list->hosts[index].port) :
 				 errhint("Roll back and run the transaction again once node \"%s\" has a primary.",
-						 unit->node_name)));
+						 unit->node_name),
+				 errcontext("remote SQL command on node \"%s\": %s", unit->node_name, unit->sql)));
 	}
 	if (unit->statement->read_only)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("lost the connection to node \"%s\"", unit->node_name),
 				 errdetail_internal("%s", unit->error_message != NULL ? unit->error_message : ""),
-				 errhint("The statement only reads: run it again, the next connection goes to the node's current primary.")));
+				 errhint("The statement only reads: run it again, the next connection goes to the node's current primary."),
+				 errcontext("remote SQL command on node \"%s\": %s", unit->node_name, unit->sql)));
 }
 
 static const ShardexecPluginRoutine failover_routine = {

@@ -33,6 +33,9 @@
  *					  PluginExecuteEnd or PluginExecuteFailed after its last
  *					  result (innermost first), so the callbacks nest as
  *					  wrappers would even though units run asynchronously.
+ *					  A unit whose connection was lost may be sent again
+ *					  when a plugin asks (failover): a new execute_begin,
+ *					  with one more attempt counted.
  *	 host_list_provider  GetNodeHostList: a chain whose end adds the primary
  *					  of the foreign server's options; built lazily per
  *					  node, kept until the chain or the node catalog
@@ -108,6 +111,7 @@ struct PluginExecution
 	ShardexecUnitInfo *units;
 	instr_time *startTimes;
 	char	   *begun;			/* 0 not begun, 1 begun, 2 ended */
+	int		   *attempts;		/* times each unit was sent before */
 };
 
 /* this backend's statistics of one host:port */
@@ -555,8 +559,9 @@ connect_next(ShardexecConnectChain *chain, ShardexecConnectInfo *info)
 /*
  * default_connect opens the connection impl describes and waits for it
  * on the latch (interrupts are honoured), for at most impl->timeoutMs.
- * Returns it, or NULL with impl->pub.error; never raises an error but
- * for an interrupt.
+ * Returns it, or NULL with impl->pub.error; never raises an error but for
+ * an interrupt, and for a non-superuser whose options, as the plugins
+ * left them, hold no password (a forced connection then fails instead).
  */
 static PGconn *
 default_connect(ConnectInfoImpl *impl)
@@ -567,6 +572,15 @@ default_connect(ConnectInfoImpl *impl)
 	TimestampTz deadline;
 	instr_time	start;
 	instr_time	elapsed;
+
+	if (info->forced &&
+		ConnectionPasswordMissing(info->user_id, info->keywords, info->values))
+	{
+		info->error = psprintf("password is required to connect to node \"%s\"",
+							   info->node_name);
+		return NULL;
+	}
+	CheckConnectionPassword(info->user_id, info->node_name, info->keywords, info->values);
 
 	INSTR_TIME_SET_CURRENT(start);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), impl->timeoutMs);
@@ -696,54 +710,13 @@ PluginForceConnect(ShardexecNode *node, const char *host, int port,
 				   ShardexecHostRole role, int timeoutMs, char **error)
 {
 	Oid			userId = GetUserId();
-	ForeignServer *server = GetForeignServer(node->serverId);
-	UserMapping *mapping = NULL;
-	List	   *options = list_copy(server->options);
 	const char **keywords;
 	const char **values;
 	ConnectInfoImpl impl;
-	ListCell   *lc;
-	bool		haveUser = false;
-	bool		havePassword = false;
 	PGconn	   *volatile conn = NULL;
-	int			n = 0;
 
-	if (SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userId),
-							  ObjectIdGetDatum(node->serverId)) ||
-		SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
-							  ObjectIdGetDatum(node->serverId)))
-		mapping = GetUserMapping(userId, node->serverId);
-	if (mapping != NULL)
-		options = list_concat(options, mapping->options);
-
-	keywords = palloc0(sizeof(char *) * (list_length(options) + 4));
-	values = palloc0(sizeof(char *) * (list_length(options) + 4));
-	foreach(lc, options)
-	{
-		DefElem    *def = lfirst(lc);
-
-		keywords[n] = def->defname;
-		values[n] = defGetString(def);
-		haveUser |= strcmp(def->defname, "user") == 0;
-		havePassword |= strcmp(def->defname, "password") == 0 && values[n][0] != '\0';
-		n++;
-	}
-	if (!haveUser)
-	{
-		keywords[n] = "user";
-		values[n++] = GetUserNameFromId(userId, false);
-	}
-	keywords[n] = "fallback_application_name";
-	values[n++] = "shardexec";
-	keywords[n] = "client_encoding";
-	values[n++] = GetDatabaseEncodingName();
-
-	if (!superuser_arg(userId) && !havePassword)
-	{
-		*error = psprintf("password is required to connect to node \"%s\"", node->nodeName);
-		return NULL;
-	}
-
+	BuildConnectionOptions(node->serverId, userId, node->nodeName, "shardexec", false,
+						   &keywords, &values);
 	init_connect_info(&impl, node, userId, keywords, values);
 	impl.pub.forced = true;
 	impl.pub.role = role;
@@ -1522,6 +1495,7 @@ PluginBeginExecutionSlow(List *units)
 		execution->units = palloc0(sizeof(ShardexecUnitInfo) * Max(execution->nunits, 1));
 		execution->startTimes = palloc0(sizeof(instr_time) * Max(execution->nunits, 1));
 		execution->begun = palloc0(Max(execution->nunits, 1));
+		execution->attempts = palloc0(sizeof(int) * Max(execution->nunits, 1));
 	}
 	return execution;
 }
@@ -1601,6 +1575,7 @@ PluginExecuteBegin(PluginExecution *execution, int index, ExecutionUnit *unit,
 	port = PQport(conn);
 	info->port = (port != NULL && port[0] != '\0') ? atoi(port) : 5432;
 	info->statement = &execution->statement;
+	info->attempt = execution->attempts[index];
 	execution->begun[index] = 1;
 	INSTR_TIME_SET_CURRENT(execution->startTimes[index]);
 	run_unit_callbacks(info, PLUGIN_CB_EXECUTE_BEGIN);
@@ -1641,24 +1616,33 @@ PluginExecuteEnd(PluginExecution *execution, int index, uint64 rows, uint64 affe
 
 /*
  * PluginExecuteFailed is called by the executor when unit index failed
- * (lost: its connection was lost), after the cleanup and just before the
- * executor raises its error; a plugin may raise its own instead.
+ * (lost: its connection was lost).  Unless retryable, that is after the
+ * cleanup and just before the executor raises its error; a plugin may
+ * raise its own instead.  With retryable (the executor can send the unit
+ * again on another connection), returns whether a plugin asked for that;
+ * the unit's next execute_begin counts one more attempt.
  */
-void
+bool
 PluginExecuteFailed(PluginExecution *execution, int index, uint64 rows, bool lost,
-					const char *message, const char *sqlstate)
+					const char *message, const char *sqlstate, bool retryable)
 {
 	ShardexecUnitInfo *info;
 
 	if (!execution->unitCallbacks || index < 0 || index >= execution->nunits ||
 		execution->begun[index] != 1)
-		return;
+		return false;
 	info = &execution->units[index];
 	info->failed = true;
 	info->connection_lost = lost;
 	info->error_message = message;
 	info->sqlstate = sqlstate;
+	info->retryable = retryable;
+	info->retry = false;
 	unit_end(execution, index, rows, 0);
+	if (!retryable || !info->retry)
+		return false;
+	execution->attempts[index]++;
+	return true;
 }
 
 /* ----------------------------------------------------------------

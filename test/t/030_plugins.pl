@@ -26,7 +26,9 @@
 #       session with failover active, a transaction that had used the old
 #       primary gets a clear "outcome unknown" error; the next read
 #       succeeds within seconds, on the new primary, and the next write
-#       goes to the new primary.
+#       goes to the new primary.  A read that was running on the old
+#       primary when it stopped is sent again to the new one and returns
+#       every row, without an error.
 
 use strict;
 use warnings;
@@ -40,7 +42,9 @@ use ShardexecTest qw(start_cluster query_value);
 my ($coord, $node1) = start_cluster(
 	nodes => 1,
 	allows_streaming => 1,
-	coordinator_conf => "log_min_messages = log\n");
+	coordinator_conf => "log_min_messages = log\n",
+	# several sessions with a connection per shard each, at the failover
+	node_conf => "max_connections = 40\n");
 
 # the replica, from a backup of node1
 $node1->backup('base');
@@ -60,6 +64,9 @@ $coord->safe_psql('postgres', qq{
 	SELECT shardexec.create_distributed_table('t', 'id', 4);
 	INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g;
 	CREATE EXTENSION shardexec_plugin_example;
+	CREATE FUNCTION test_execute(rel regclass, filter text, order_by text,
+	                             max_rows bigint, params text[])
+	RETURNS SETOF record AS 'shardexec', 'shardexec_test_execute' LANGUAGE C;
 });
 $node1->wait_for_catchup($replica_name);
 is(query_value($replica, 'SELECT pg_is_in_recovery()'), 't', 'the replica is a standby');
@@ -123,6 +130,9 @@ my $calls = $coord->safe_psql('postgres', q{
 	SET shardexec.plugins = 'topology, static_hosts';
 	SELECT count(*) FROM t;
 	SET shardexec.plugins = 'example, topology, static_hosts';
+	SELECT count(*) FROM t;
+	-- another chain: the pooled connections it did not make are outdated
+	SET shardexec.plugins = 'example, static_hosts, topology';
 	SELECT count(*) FROM t;
 	SELECT count(*) FROM t WHERE id = 5;
 	INSERT INTO t VALUES (1000, 'x');
@@ -248,12 +258,12 @@ $coord->safe_psql('postgres', q{
 	CREATE ROLE bob LOGIN;
 	GRANT SELECT ON t TO bob;
 	GRANT USAGE ON FOREIGN SERVER node1 TO bob;
-	CREATE USER MAPPING FOR bob SERVER node1 OPTIONS (user 'app', password 'placeholder');
+	CREATE USER MAPPING FOR bob SERVER node1 OPTIONS (user 'app');
 });
 my ($bob_out, $bob_err) = ('', '');
 $coord->psql('postgres', q{SET shardexec.plugins = 'secrets'; SELECT count(*) FROM t},
 	stdout => \$bob_out, stderr => \$bob_err, extra_params => [ '-U', 'bob' ]);
-like($bob_err, qr/could not connect to node "node1".*password authentication failed/s,
+like($bob_err, qr/password is required to connect to node "node1"/,
 	'a role the credentials plugin does not name does not get its secrets');
 $coord->safe_psql('postgres', qq{
 	SELECT shardexec.register_plugin('secrets_bob', 'shardexec.credentials_handler', NULL,
@@ -262,7 +272,28 @@ $coord->safe_psql('postgres', qq{
 ($bob_out, $bob_err) = ('', '');
 $coord->psql('postgres', q{SET shardexec.plugins = 'secrets_bob'; SELECT count(*) FROM t},
 	stdout => \$bob_out, stderr => \$bob_err, extra_params => [ '-U', 'bob' ]);
-is($bob_out, '101', 'a role it names connects with the secret from the file');
+is($bob_out, '101',
+	'a role it names connects with the secret from the file, with no password in its user mapping');
+
+# a connection made with bob's secret is not reused by another role of the
+# same session that has the same user mapping options (SET ROLE here; a
+# SECURITY DEFINER function alike)
+$coord->safe_psql('postgres', q{
+	CREATE ROLE carol;
+	GRANT SELECT ON t TO carol;
+	GRANT USAGE ON FOREIGN SERVER node1 TO carol;
+	CREATE USER MAPPING FOR carol SERVER node1 OPTIONS (user 'app');
+	GRANT carol TO bob;
+});
+($bob_out, $bob_err) = ('', '');
+$coord->psql('postgres', q{SET shardexec.plugins = 'secrets_bob';
+	SELECT count(*) FROM t;
+	SET ROLE carol;
+	SELECT count(*) FROM t;},
+	stdout => \$bob_out, stderr => \$bob_err, extra_params => [ '-U', 'bob' ]);
+is($bob_out, '101', 'bob reads with his secret');
+like($bob_err, qr/password is required to connect to node "node1"/,
+	'carol, in the same session, does not get bob\'s connection');
 
 # ---------------------------------------------------------------------------
 # (6) a running session sees registry and setting changes
@@ -319,9 +350,34 @@ my $pooled = $coord->background_psql('postgres', on_error_stop => 0);
 bg($pooled, $failover);
 is(bg($pooled, q{SELECT count(*) FROM t}), '101', 'pooled connections to the old primary');
 
+# a read in flight when the primary stops: every shard's rows are sorted
+# on the node, after a sleep per row, so none has been sent when it stops
+# (rows returned already could not be taken back: such a read fails)
+my $expected_read = query_value($coord,
+	q{SELECT count(*), min(id), max(id), sum(id) FROM t});
+my $reader = $coord->background_psql('postgres', on_error_stop => 0);
+bg($reader, $failover);
+$reader->{stdin} .= q{SELECT count(*), min(id), max(id), sum(id)
+	FROM test_execute('t', $$pg_sleep(0.05)::text = ''$$, 'id', NULL, NULL)
+	AS r(id bigint, v text);} . "\n";
+$reader->{run}->pump_nb;
+ok($node1->poll_query_until('postgres', q{
+	SELECT count(*) > 0 FROM pg_stat_activity
+	 WHERE query LIKE '%pg_sleep(0.05)%' AND pid <> pg_backend_pid()}),
+	'the read runs on the old primary');
+
 $node1->wait_for_catchup($replica_name);
 $node1->stop('fast');
 $replica->promote;
+
+my ($reader_out, $reader_err) = bg($reader, q{SELECT 'reader done'});
+is($reader_out, "$expected_read\nreader done",
+	'the read in flight was sent again to the new primary and returned every row');
+is($reader_err, '', 'without an error');
+$reader->quit;
+like(slurp_file($coord->logfile),
+	qr/shardexec: sending 1 shard query again to node "node1" after losing the connection/,
+	'sending the shard queries again is logged');
 is(query_value($replica, 'SELECT pg_is_in_recovery()'), 'f', 'the replica was promoted');
 
 my ($xact_out, $xact_err) = bg($in_xact, q{SELECT count(*) FROM t});

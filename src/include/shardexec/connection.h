@@ -151,6 +151,14 @@ extern bool ShardexecReadWithoutRemoteTransaction;
 extern int	PreparedStatementNumber(NodeConnection *connection, const char *sql,
 									bool add);
 extern void ForgetPreparedStatement(NodeConnection *connection, int number);
+extern void BuildConnectionOptions(Oid serverId, Oid userId, const char *nodeName,
+								   const char *applicationName, bool checkPassword,
+								   const char ***keywords, const char ***values);
+extern bool ConnectionPasswordMissing(Oid userId, const char *const *keywords,
+									  const char *const *values);
+extern void CheckConnectionPassword(Oid userId, const char *nodeName,
+									const char *const *keywords,
+									const char *const *values);
 extern PGconn *GetNodeConnection(ShardexecNode *node, ConnectionPurpose purpose);
 extern void ReleaseNodeConnection(PGconn *conn);
 extern PGconn *ConnectToNodeDirectly(ShardexecNode *node);

@@ -113,8 +113,9 @@ extern void PluginExecuteBegin(PluginExecution *execution, int index,
 							   ExecutionUnit *unit, const char *nodeName, PGconn *conn);
 extern void PluginExecuteEnd(PluginExecution *execution, int index, uint64 rows,
 							 uint64 affected);
-extern void PluginExecuteFailed(PluginExecution *execution, int index, uint64 rows,
-								bool lost, const char *message, const char *sqlstate);
+extern bool PluginExecuteFailed(PluginExecution *execution, int index, uint64 rows,
+								bool lost, const char *message, const char *sqlstate,
+								bool retryable);
 
 /* pipelines.c: for the built-in plugins and the SQL functions */
 extern ShardexecHostList *GetNodeHostList(ShardexecNode *node);

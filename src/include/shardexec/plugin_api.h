@@ -44,7 +44,9 @@
  *							  its connections are chosen), execute_begin
  *							  (just before a unit is sent, outermost first)
  *							  and execute_end (after its last result, or its
- *							  failure, innermost first).
+ *							  failure, innermost first).  execute_end of a
+ *							  unit that lost its connection may ask for the
+ *							  unit to be sent again (see ShardexecUnitInfo).
  *	 host_list_provider		  chain: builds a node's host list.
  *	 host_list_changed		  notification, every subscriber.
  *	 connection_changed		  notification with a suggested action.
@@ -261,6 +263,21 @@ typedef struct ShardexecUnitInfo
 	bool		connection_lost;
 	const char *error_message;	/* when failed */
 	const char *sqlstate;		/* when failed with a node's error, or NULL */
+
+	/*
+	 * Retries (appended in API version 1: plugins built before never see
+	 * them).  attempt counts the times the unit was sent before this one
+	 * (0 the first time).  retryable, in execute_end of a unit whose
+	 * connection was lost, says shardexec can send it again on another
+	 * connection: the statement only reads, outside a transaction block,
+	 * and no row of the unit has been returned yet.  A plugin that then
+	 * sets retry has the unit sent again (a new connection is made
+	 * through the connect pipeline, and execute_begin runs again);
+	 * otherwise the statement fails.
+	 */
+	int			attempt;
+	bool		retryable;
+	bool		retry;
 } ShardexecUnitInfo;
 
 typedef void (*ShardexecExecuteStatementCallback) (ShardexecPlugin *self,
