@@ -1434,6 +1434,29 @@ SELECT n, (SELECT count(*) FROM unnest(run_query(format('SELECT * FROM pg_temp.d
                   false, NULL) AS result
   FROM generate_series(1, 4) n;
 DEALLOCATE ALL;
+
+-- the nodes compute in the session's time zone as it changes between
+-- statements, inside a transaction, and back after a rollback (a node
+-- session's SET is undone with its remote transaction)
+SET search_path TO diff_util;
+SET TimeZone = 'Asia/Tokyo';
+SELECT check_query($$SELECT date_trunc('day', ordered_at), count(*) FROM orders GROUP BY 1$$) AS tokyo;
+BEGIN;
+SELECT check_query($$SELECT ordered_at::date, count(*) FROM orders GROUP BY 1$$) AS tokyo_in_transaction;
+SET LOCAL TimeZone = 'America/New_York';
+SELECT check_query($$SELECT ordered_at::date, count(*) FROM orders GROUP BY 1$$) AS new_york_in_transaction;
+ROLLBACK;
+SELECT check_query($$SELECT ordered_at::date, count(*) FROM orders GROUP BY 1$$) AS tokyo_after_rollback;
+BEGIN;
+SELECT check_query($$SELECT extract(hour FROM ordered_at), count(*) FROM orders GROUP BY 1$$) AS tokyo_before_savepoint;
+SAVEPOINT s;
+SET LOCAL TimeZone = 'Pacific/Chatham';
+SELECT check_query($$SELECT extract(hour FROM ordered_at), count(*) FROM orders GROUP BY 1$$) AS chatham_in_savepoint;
+ROLLBACK TO SAVEPOINT s;
+SELECT check_query($$SELECT extract(hour FROM ordered_at), count(*) FROM orders GROUP BY 1$$) AS tokyo_after_rollback_to_savepoint;
+COMMIT;
+RESET TimeZone;
+SELECT check_query($$SELECT ordered_at::date, count(*) FROM orders WHERE customer_id = 76 GROUP BY 1$$) AS default_zone;
 RESET plan_cache_mode;
 SET search_path TO diff_util;
 
@@ -1474,9 +1497,14 @@ SELECT explain($$SELECT * FROM customers WHERE customer_id = 38 FOR UPDATE$$);
 -- constants are sent in ISO format, whatever the session's DateStyle
 SELECT explain($$SELECT order_id FROM orders WHERE customer_id = 38 AND ordered_at < '31/12/2020 10:00'$$,
                '{"DateStyle": "SQL, DMY", "TimeZone": "Asia/Kolkata"}');
--- a value computed from the rows with the session's TimeZone is not
--- computed on the nodes, whose TimeZone is UTC
+-- what depends on TimeZone only is computed on the nodes, which compute
+-- in the session's time zone: a router query, and a GROUP BY over every
+-- shard (partial aggregates per day)
 SELECT explain($$SELECT ordered_at::date FROM orders WHERE customer_id = 76$$);
+SELECT explain($$SELECT date_trunc('day', ordered_at), count(*) FROM orders GROUP BY 1$$,
+               '{"TimeZone": "Asia/Tokyo"}');
+-- what depends on DateStyle (or the locale) is not: a date's text
+SELECT explain($$SELECT ordered_at::date::text FROM orders WHERE customer_id = 76$$);
 -- count(*) over every shard: one row per shard back to the coordinator
 SELECT explain($$SELECT count(*) FROM orders$$);
 -- rows of a reference table preserved by an outer join with a

@@ -164,6 +164,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "pgtime.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -177,9 +178,12 @@
 #include "shardexec/plugin.h"
 #include "shardexec/shardexec.h"
 
-/* fixes how values are printed and parsed, see configure_sql */
+/*
+ * fixes how values are printed and parsed; TimeZone follows the local
+ * session's (see session_settings_sql)
+ */
 #define CONFIGURE_SQL \
-	"SET search_path = pg_catalog; SET timezone = 'UTC'; " \
+	"SET search_path = pg_catalog; " \
 	"SET datestyle = ISO; SET intervalstyle = postgres; " \
 	"SET extra_float_digits = 3"
 
@@ -332,6 +336,8 @@ static void connect_in_parallel(PendingConnect *pending, int n, Oid userId);
 static void start_connect(PendingConnect *pending);
 static void finish_connect(PendingConnect *pending, Oid userId);
 static char *begin_xact_sql(NodeConnection *connection, int curlevel);
+static char *session_settings_sql(NodeConnection *connection);
+static void forget_time_zone(NodeConnection *connection);
 static void disconnect(NodeConnection *connection);
 static int	close_idle_connections(bool all);
 static void pre_commit_connections(void);
@@ -1303,7 +1309,10 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 			dropped[ncancelled].sql = (!statementFailed && connection->xactDepth > 0) ?
 				"ROLLBACK TRANSACTION" : NULL;
 			if (dropped[ncancelled].sql != NULL)
+			{
 				connection->changingXactState = true;
+				forget_time_zone(connection);
+			}
 			droppedConns[ncancelled++] = connection;
 		}
 		if (ncancelled > 0)
@@ -1381,7 +1390,9 @@ ConnectToNodeWithName(ShardexecNode *node, const char *applicationName)
 	conn = pending.conn;
 	PG_TRY();
 	{
-		ExecuteRemoteCommand(conn, node->nodeName, CONFIGURE_SQL);
+		ExecuteRemoteCommand(conn, node->nodeName,
+							 psprintf("%s; SET timezone = %s", CONFIGURE_SQL,
+									  quote_literal_cstr(pg_get_timezone_name(session_timezone))));
 	}
 	PG_CATCH();
 	{
@@ -1819,29 +1830,36 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 	}
 	pfree(pending);
 
-	/* session settings of the new ones */
+	/* session settings of the new ones, and the local TimeZone */
 	commands = palloc0(sizeof(ParallelCommand) * n);
 	targets = palloc(sizeof(NodeConnection *) * n);
 	for (i = 0; i < n; i++)
 	{
 		NodeConnection *connection = conns[i];
+		char	   *sql = session_settings_sql(connection);
 		int			j;
 		bool		duplicate = false;
 
 		for (j = 0; j < ncommands; j++)
 			duplicate |= (targets[j] == connection);
-		if (connection->configured || duplicate)
+		if (sql == NULL || duplicate)
 			continue;
 		commands[ncommands].conn = connection->conn;
 		commands[ncommands].nodeName = connection->nodeName;
-		commands[ncommands].sql = CONFIGURE_SQL;
+		commands[ncommands].sql = sql;
 		targets[ncommands++] = connection;
 	}
 	if (ncommands > 0)
 	{
+		const char *timeZone = pg_get_timezone_name(session_timezone);
+
 		ExecuteParallelCommands(commands, ncommands);
 		for (i = 0; i < ncommands; i++)
+		{
 			targets[i]->configured = true;
+			forget_time_zone(targets[i]);
+			targets[i]->timeZone = MemoryContextStrdup(TopMemoryContext, timeZone);
+		}
 	}
 
 	/*
@@ -1891,6 +1909,43 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 	}
 	pfree(commands);
 	pfree(targets);
+}
+
+/*
+ * session_settings_sql returns the commands that give connection's
+ * session the settings it must have: those of CONFIGURE_SQL once, and the
+ * local session's TimeZone whenever it differs from the one last sent;
+ * NULL when nothing is to be sent.  Computations that depend on TimeZone
+ * (timestamptz to date, date_trunc, ...) are pushed down to the nodes
+ * (see deparse_query.c), so a node must compute in the local session's
+ * time zone.  A SET inside a remote transaction is undone by its
+ * rollback, which therefore forgets the time zone (forget_time_zone).
+ */
+static char *
+session_settings_sql(NodeConnection *connection)
+{
+	const char *timeZone = pg_get_timezone_name(session_timezone);
+	char	   *set;
+
+	if (connection->configured && connection->timeZone != NULL &&
+		strcmp(connection->timeZone, timeZone) == 0)
+		return NULL;
+	set = psprintf("SET timezone = %s", quote_literal_cstr(timeZone));
+	if (!connection->configured)
+		return psprintf("%s; %s", CONFIGURE_SQL, set);
+	return set;
+}
+
+/*
+ * forget_time_zone says that connection's session may no longer have the
+ * time zone last sent (a rollback undid it).
+ */
+static void
+forget_time_zone(NodeConnection *connection)
+{
+	if (connection->timeZone != NULL)
+		pfree(connection->timeZone);
+	connection->timeZone = NULL;
 }
 
 /*
@@ -2157,6 +2212,7 @@ disconnect(NodeConnection *connection)
 	connection->xactDepth = 0;
 	connection->changingXactState = false;
 	connection->configured = false;
+	forget_time_zone(connection);
 	connection->invalidated = false;
 	connection->busyClaim = NULL;
 	connection->preparedChecked = false;
@@ -2684,6 +2740,8 @@ abort_connections(void)
 				commands[n].sql = psprintf("ROLLBACK PREPARED '%s'", connection->gid);
 			else
 				commands[n].sql = connection->xactDepth > 0 ? "ROLLBACK TRANSACTION" : NULL;
+			if (connection->xactDepth > 0 && !connection->prepared)
+				forget_time_zone(connection);
 			targets[n++] = connection;
 		}
 	}
@@ -2886,6 +2944,7 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				{
 					commands[n].sql = psprintf("ROLLBACK TO SAVEPOINT s%d; RELEASE SAVEPOINT s%d",
 											   curlevel, curlevel);
+					forget_time_zone(connection);
 					commands[n].cancel =
 						PQtransactionStatus(connection->conn) == PQTRANS_ACTIVE ||
 						PQpipelineStatus(connection->conn) != PQ_PIPELINE_OFF;

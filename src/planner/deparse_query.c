@@ -33,8 +33,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
@@ -1341,12 +1343,90 @@ deparse_func_args(List *args, bool variadic, DeparseContext *context)
 }
 
 /*
- * is_stable_function is a check_functions_in_node callback.
+ * Stable built-in functions whose result depends on no setting but
+ * TimeZone, by their C symbol: node sessions compute in the local
+ * session's time zone (connection.c gives it to them before every
+ * statement), so these are computed on the nodes like immutable ones.
+ * What depends on DateStyle, IntervalStyle, the locale, the current time
+ * or the catalog stays on the coordinator.
+ */
+static const char *const time_zone_functions[] = {
+	"timestamptz_trunc",		/* date_trunc(text, timestamptz) */
+	"timestamptz_part",			/* date_part(text, timestamptz) */
+	"extract_timestamptz",		/* extract(field from timestamptz) */
+	"timestamptz_timestamp",	/* timestamptz::timestamp */
+	"timestamp_timestamptz",	/* timestamp::timestamptz */
+	"timestamptz_date",			/* timestamptz::date */
+	"date_timestamptz",			/* date::timestamptz */
+	"timestamptz_time",			/* timestamptz::time */
+	"timestamptz_timetz",		/* timestamptz::timetz */
+	"timestamptz_pl_interval",	/* timestamptz + interval */
+	"timestamptz_mi_interval",	/* timestamptz - interval */
+	"timestamptz_age",			/* age(timestamptz, timestamptz) */
+	"make_timestamptz",
+	"generate_series_timestamptz",
+	"timestamp_lt_timestamptz", "timestamp_le_timestamptz",
+	"timestamp_eq_timestamptz", "timestamp_ne_timestamptz",
+	"timestamp_ge_timestamptz", "timestamp_gt_timestamptz",
+	"timestamp_cmp_timestamptz",
+	"timestamptz_lt_timestamp", "timestamptz_le_timestamp",
+	"timestamptz_eq_timestamp", "timestamptz_ne_timestamp",
+	"timestamptz_ge_timestamp", "timestamptz_gt_timestamp",
+	"timestamptz_cmp_timestamp",
+	"date_lt_timestamptz", "date_le_timestamptz",
+	"date_eq_timestamptz", "date_ne_timestamptz",
+	"date_ge_timestamptz", "date_gt_timestamptz",
+	"date_cmp_timestamptz",
+	"timestamptz_lt_date", "timestamptz_le_date",
+	"timestamptz_eq_date", "timestamptz_ne_date",
+	"timestamptz_ge_date", "timestamptz_gt_date",
+	"timestamptz_cmp_date",
+	NULL
+};
+
+/*
+ * depends_only_on_time_zone says whether funcid is one of
+ * time_zone_functions: a built-in (internal) function with that symbol.
+ */
+static bool
+depends_only_on_time_zone(Oid funcid)
+{
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (funcid >= FirstGenbkiObjectId)
+		return false;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tuple))->prolang == INTERNALlanguageId)
+	{
+		bool		isnull;
+		Datum		prosrc = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
+		char	   *symbol;
+		int			i;
+
+		if (!isnull)
+		{
+			symbol = TextDatumGetCString(prosrc);
+			for (i = 0; time_zone_functions[i] != NULL && !found; i++)
+				found = strcmp(symbol, time_zone_functions[i]) == 0;
+			pfree(symbol);
+		}
+	}
+	ReleaseSysCache(tuple);
+	return found;
+}
+
+/*
+ * is_stable_function is a check_functions_in_node callback: a stable
+ * function that depends on more than TimeZone.
  */
 static bool
 is_stable_function(Oid funcid, void *context)
 {
-	return func_volatile(funcid) == PROVOLATILE_STABLE;
+	return func_volatile(funcid) == PROVOLATILE_STABLE &&
+		!depends_only_on_time_zone(funcid);
 }
 
 /*
@@ -1371,12 +1451,13 @@ static bool uses_session_settings_walker(Node *node, void *context);
 
 /*
  * uses_session_settings says whether the node itself (not its arguments)
- * computes a value that may depend on the session's settings (TimeZone,
- * DateStyle, IntervalStyle, extra_float_digits, ...), which the nodes'
+ * computes a value that may depend on the session's settings (DateStyle,
+ * IntervalStyle, extra_float_digits, the locale, ...), which the nodes'
  * sessions do not share: a stable function, operator, aggregate or I/O
- * conversion (timestamptz::date, date_trunc, ::text of a date, jsonb_agg of
- * timestamps, ...), or the text of a float (float8out is immutable, but
- * depends on extra_float_digits).
+ * conversion (::text of a date, to_char, jsonb_agg of timestamps, ...),
+ * or the text of a float (float8out is immutable, but depends on
+ * extra_float_digits).  TimeZone is shared: what depends on nothing else
+ * (timestamptz::date, date_trunc, ...) is not counted.
  */
 static bool
 uses_session_settings(Node *node)

@@ -67,6 +67,8 @@ typedef struct NodeConnection
 	bool		nodeWidePin;	/* ... without saying which shards */
 	bool		changingXactState;	/* a transaction command is in flight */
 	bool		configured;		/* session settings sent */
+	char	   *timeZone;		/* TimeZone the session has, or NULL if
+								 * unknown (TopMemoryContext) */
 	bool		invalidated;	/* server or user mapping changed */
 
 	/* the pool */
