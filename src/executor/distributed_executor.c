@@ -44,7 +44,9 @@
  * the connections granted, so such a node runs connection-strict.
  *
  * Execution.  One WaitEventSet holds the latch, postmaster death and the
- * socket of every connection of every node that has something to do:
+ * socket of every connection of every node that has something to do (a
+ * wait for one connection alone uses the set kept with it, see
+ * WaitForConnection):
  * output to flush (PQsetnonblocking, PQflush), or input wanted
  * (PQconsumeInput, PQisBusy, PQgetResult).  A socket whose unit holds an
  * unread streamed row is left out, so that its data stays in the kernel.
@@ -1275,6 +1277,36 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		if (timeout == 0)
 			return;
 		elog(ERROR, "distributed execution has nothing to wait for");
+	}
+
+	/* one connection (a router statement): on the set kept with it */
+	if (nwanted == 1)
+	{
+		ConnectionExecution *c = wanted[0];
+		uint32		interest = events[0];
+		ErrorContextCallback waiting;
+		uint32		occurred;
+
+		pfree(wanted);
+		pfree(events);
+		waiting.callback = waiting_error_context;
+		waiting.arg = execution;
+		waiting.previous = error_context_stack;
+		error_context_stack = &waiting;
+		occurred = WaitForConnection(c->conn, interest, timeout);
+		error_context_stack = waiting.previous;
+		if (occurred == 0)
+			return;
+		execution->processing = true;
+		if ((occurred & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
+			connection_failed(execution, c, NULL);
+		else
+		{
+			flush_connection(execution, c);
+			process_connection(execution, c);
+		}
+		execution->processing = false;
+		return;
 	}
 
 	rebuild = execution->waitSet == NULL || nwanted != execution->nwait;

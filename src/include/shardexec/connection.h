@@ -217,6 +217,7 @@ extern void ExecuteParallelCommandsWithin(ParallelCommand *commands, int n,
 extern bool CleanUpConnections(ParallelCommand *commands, int n, int timeoutMs);
 extern int	WaitForSockets(int n, const pgsocket *sockets, const uint32 *events,
 						   uint32 *occurred, long timeoutMs);
+extern uint32 WaitForConnection(PGconn *conn, uint32 events, long timeoutMs);
 extern int	SetTransmissionModes(void);
 extern void ResetTransmissionModes(int nestlevel);
 extern int	SetDeparseSearchPath(void);
