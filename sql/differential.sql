@@ -1516,6 +1516,11 @@ SET plan_cache_mode = force_generic_plan;
 SELECT prepare_both('p_explain', 'bigint', $$SELECT * FROM orders WHERE customer_id = $1$$);
 SELECT explain($$EXECUTE p_explain_d(76)$$);
 SELECT explain($$EXECUTE p_explain_d(38)$$);
+-- and prunes with the values of its parameters: = ANY($1), IN ($1, $2)
+SELECT prepare_both('p_explain_any', 'bigint[]', $$SELECT count(*) FROM orders WHERE customer_id = ANY ($1)$$);
+SELECT explain($$EXECUTE p_explain_any_d('{76, 38}')$$);
+SELECT prepare_both('p_explain_in', 'bigint, bigint', $$SELECT customer_id FROM customers WHERE customer_id IN ($1, $2)$$);
+SELECT explain($$EXECUTE p_explain_in_d(76, 76)$$);
 DEALLOCATE ALL;
 RESET plan_cache_mode;
 --

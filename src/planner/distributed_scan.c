@@ -118,6 +118,8 @@ static List *insert_values_units(DistributedScanState *state, Query *query,
 static ExecutionUnit *shard_unit(Query *query, int shardIndex, int64 shardId,
 								 int32 nodeId, bool modifies);
 static List *copies_units(Query *query, DistTableEntry *entry);
+static List *prune_with_params(Query *query, List *planned);
+static bool has_extern_param(Node *node, void *context);
 static ExecutionUnit *send_with_params(DistributedScanState *state, EState *estate,
 									   int shardIndex);
 
@@ -532,6 +534,10 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 		ListCell   *sc;
 
 		state->units = NIL;
+		/* parameters known now may leave fewer shard groups: k = ANY($1) */
+		if (estate->es_param_list_info != NULL &&
+			has_extern_param((Node *) state->query, NULL))
+			shardIndexes = prune_with_params(query, shardIndexes);
 		if (shardIndexes == NIL)
 			for (i = 0; i < entry->shardCount; i++)
 				shardIndexes = lappend_int(shardIndexes, i);
@@ -578,6 +584,33 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 		start_execution(state);
+}
+
+/*
+ * prune_with_params returns the shard groups of planned (NIL: all) that
+ * the WHERE clause of query, whose parameters are now folded into
+ * constants, leaves: what the planner's pruning would have left had it
+ * known the values (IN, = ANY, OR of equalities with parameters).
+ */
+static List *
+prune_with_params(Query *query, List *planned)
+{
+	RouterAnalysis analysis;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	AnalyzeRouterQuery(query, &analysis);
+	if (!analysis.coPartitioned || analysis.shardIndexes == NIL)
+		return planned;
+	if (planned == NIL)
+		return analysis.shardIndexes;
+	foreach(lc, planned)
+	{
+		if (list_member_int(analysis.shardIndexes, lfirst_int(lc)))
+			result = lappend_int(result, lfirst_int(lc));
+	}
+	/* contradictory: the WHERE clause filters every row anyway */
+	return result != NIL ? result : list_make1_int(linitial_int(planned));
 }
 
 /*
