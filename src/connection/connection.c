@@ -196,6 +196,10 @@
 #define CLOSED_SOCKET_EVENTS 0
 #endif
 
+/* WaitForNodeConnection: the position of the socket, and the sets kept */
+#define CONNECTION_SOCKET_POS 2
+#define MAX_CONNECTION_WAIT_SETS 32
+
 /* application_name of pooled connections, unless the server sets one */
 #define POOL_APPLICATION_NAME "shardexec"
 
@@ -297,6 +301,9 @@ static bool xactPrepared = false;
 /* connections open in this backend */
 static int	openConnections = 0;
 
+/* sets kept by WaitForNodeConnection */
+static int	connectionWaitSets = 0;
+
 /*
  * Slots of the shared count reserved for the current transaction block
  * but not used by a connection yet (see reserve_new_slots), per server.
@@ -342,12 +349,14 @@ static void release_unopened_slots(void);
 static void prepare_connections(NodeConnection **conns, int n, bool inTransaction);
 static void check_idle_connections(NodeConnection **conns, int n);
 static void connect_in_parallel(PendingConnect *pending, int n, Oid userId);
-static void start_connect(PendingConnect *pending);
+static void start_connect(PendingConnect *pending, Oid userId);
 static void finish_connect(PendingConnect *pending, Oid userId);
 static char *begin_xact_sql(NodeConnection *connection, int curlevel);
 static char *session_settings_sql(NodeConnection *connection);
 static void forget_time_zone(NodeConnection *connection);
 static void disconnect(NodeConnection *connection);
+static void node_notice_receiver(void *arg, const PGresult *res);
+static WaitEventSet *make_wait_set(pgsocket sock, uint32 events);
 static int	close_idle_connections(bool all);
 static void pre_commit_connections(void);
 static long commit_round_timeout(void);
@@ -1281,6 +1290,7 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 		if (keep)
 		{
 			kept[nkept].conn = connection->conn;
+			kept[nkept].owner = connection;
 			kept[nkept].nodeName = connection->nodeName;
 			kept[nkept].cancel = statementFailed;
 			keptConns[nkept++] = connection;
@@ -1288,6 +1298,7 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 		else
 		{
 			dropped[ndropped].conn = connection->conn;
+			dropped[ndropped].owner = connection;
 			dropped[ndropped].nodeName = connection->nodeName;
 			droppedReceiving[ndropped] = receiving[i];
 			droppedConns[ndropped++] = connection;
@@ -1356,6 +1367,103 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 	pfree(keptConns);
 	pfree(droppedConns);
 	pfree(droppedReceiving);
+}
+
+/*
+ * make_wait_set returns a WaitEventSet, in TopMemoryContext, of the latch,
+ * postmaster death and sock (for events, at CONNECTION_SOCKET_POS).
+ */
+static WaitEventSet *
+make_wait_set(pgsocket sock, uint32 events)
+{
+	WaitEventSet *set = CreateWaitEventSet(TopMemoryContext, 3);
+
+	PG_TRY();
+	{
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		AddWaitEventToSet(set, events, sock, NULL, NULL);
+	}
+	PG_CATCH();
+	{
+		FreeWaitEventSet(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return set;
+}
+
+/*
+ * WaitForNodeConnection is WaitForSockets for connection's socket alone,
+ * on a WaitEventSet kept with the connection until it is closed: a router
+ * statement, or a transaction command on one node, would otherwise spend
+ * five system calls (epoll create, three adds, close) on a set for the
+ * wait, more than on the statement's own send and receive.  Each kept set
+ * holds a file descriptor, so at most MAX_CONNECTION_WAIT_SETS are kept
+ * per backend; other connections wait on a set made for the wait.
+ * Returns the events the socket is ready for (0 if none); a set latch is
+ * reset and interrupts are processed.
+ */
+uint32
+WaitForNodeConnection(NodeConnection *connection, uint32 events, long timeoutMs)
+{
+	pgsocket	sock = PQsocket(connection->conn);
+	WaitEvent	fired[3];
+	uint32		occurred = 0;
+	bool		latchSet = false;
+	int			nfired;
+	int			i;
+
+	if (connection->waitSet == NULL && connectionWaitSets < MAX_CONNECTION_WAIT_SETS)
+	{
+		connection->waitSet = make_wait_set(sock, events);
+		connection->waitEvents = events;
+		connectionWaitSets++;
+	}
+	if (connection->waitSet == NULL)
+	{
+		(void) WaitForSockets(1, &sock, &events, &occurred, timeoutMs);
+		return occurred;
+	}
+	if (connection->waitEvents != events)
+	{
+		ModifyWaitEvent(connection->waitSet, CONNECTION_SOCKET_POS, events, NULL);
+		connection->waitEvents = events;
+	}
+	nfired = WaitEventSetWait(connection->waitSet, timeoutMs, fired, 3, PG_WAIT_EXTENSION);
+	for (i = 0; i < nfired; i++)
+	{
+		if (fired[i].events & WL_LATCH_SET)
+			latchSet = true;
+		else if (fired[i].pos == CONNECTION_SOCKET_POS)
+			occurred = fired[i].events & WL_SOCKET_MASK;
+	}
+	if (latchSet)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return occurred;
+}
+
+/*
+ * node_notice_receiver writes a notice or warning that a node sent on a
+ * pooled connection (arg) to the server log, naming the node, instead of
+ * libpq's default, a bare line on standard error.
+ */
+static void
+node_notice_receiver(void *arg, const PGresult *res)
+{
+	NodeConnection *connection = (NodeConnection *) arg;
+	const char *message = PQresultErrorMessage(res);
+	int			len = strlen(message);
+
+	if (len > 0 && message[len - 1] == '\n')
+		len--;
+	ereport(LOG,
+			(errmsg_internal("shardexec: node \"%s\": %.*s",
+							 connection->nodeName, len, message),
+			 errhidestmt(true)));
 }
 
 /*
@@ -1827,6 +1935,7 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 			if (connection->conn != NULL)
 				continue;
 			connection->conn = pending[k++].conn;
+			PQsetNoticeReceiver(connection->conn, node_notice_receiver, connection);
 			connection->connectedAt = GetCurrentTimestamp();
 			connection->lastUsedAt = connection->connectedAt;
 			connection->configured = false;
@@ -1854,6 +1963,7 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 		if (sql == NULL || duplicate)
 			continue;
 		commands[ncommands].conn = connection->conn;
+		commands[ncommands].owner = connection;
 		commands[ncommands].nodeName = connection->nodeName;
 		commands[ncommands].sql = sql;
 		targets[ncommands++] = connection;
@@ -1900,6 +2010,7 @@ prepare_connections(NodeConnection **conns, int n, bool inTransaction)
 			(!inTransaction && connection->xactDepth == 0))
 			continue;
 		commands[ncommands].conn = connection->conn;
+		commands[ncommands].owner = connection;
 		commands[ncommands].nodeName = connection->nodeName;
 		commands[ncommands].sql = begin_xact_sql(connection, curlevel);
 		targets[ncommands++] = connection;
@@ -2069,14 +2180,22 @@ check_idle_connections(NodeConnection **conns, int n)
  * start_connect starts opening pending's connection with its options.
  */
 static void
-start_connect(PendingConnect *pending)
+start_connect(PendingConnect *pending, Oid userId)
 {
 	/* plugins (src/plugin/): host selection and the connect pipeline */
 	if (PluginConnectActive())
 		pending->conn = PluginStartConnect(pending->nodeName, pending->keywords,
 										   pending->values);
 	else
+	{
+		/*
+		 * The options may have been built while a connect plugin, which may
+		 * give the password, was active: check them now.
+		 */
+		CheckConnectionPassword(userId, pending->nodeName, pending->keywords,
+								pending->values);
 		pending->conn = PQconnectStartParams(pending->keywords, pending->values, false);
+	}
 	if (pending->conn == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -2133,7 +2252,7 @@ connect_in_parallel(PendingConnect *pending, int n, Oid userId)
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
-			start_connect(&pending[i]);
+			start_connect(&pending[i], userId);
 
 		for (;;)
 		{
@@ -2205,6 +2324,12 @@ connect_in_parallel(PendingConnect *pending, int n, Oid userId)
 static void
 disconnect(NodeConnection *connection)
 {
+	if (connection->waitSet != NULL)
+	{
+		FreeWaitEventSet(connection->waitSet);
+		connection->waitSet = NULL;
+		connectionWaitSets--;
+	}
 	if (connection->conn != NULL)
 	{
 		PQfinish(connection->conn);
@@ -2449,6 +2574,7 @@ pre_commit_connections(void)
 		NodeConnection *connection = targets[i];
 
 		commands[i].conn = connection->conn;
+		commands[i].owner = connection;
 		commands[i].nodeName = connection->nodeName;
 		commands[i].sql = "COMMIT TRANSACTION";
 		if (use2pc && connection->modified)
@@ -2565,6 +2691,9 @@ note_commit_outcomes(NodeConnection **targets, ParallelCommand *commands, int n,
 			connection->changingXactState = false;
 			connection->xactDepth = 0;
 			connection->prepared = preparing && commands[i].ok;
+			/* a rollback undoes a SET timezone sent inside the transaction */
+			if (!commands[i].ok)
+				forget_time_zone(connection);
 		}
 		/* else unknown: abort closes it; recovery resolves a PREPARE */
 	}
@@ -2589,6 +2718,7 @@ check_prepared_transactions_allowed(NodeConnection **conns, int n)
 		if (conns[i]->preparedChecked)
 			continue;
 		commands[nasked].conn = conns[i]->conn;
+		commands[nasked].owner = conns[i];
 		commands[nasked].nodeName = conns[i]->nodeName;
 		commands[nasked].sql = "SHOW max_prepared_transactions";
 		commands[nasked].wantValue = true;
@@ -2662,6 +2792,7 @@ commit_prepared_transactions(void)
 				continue;
 			}
 			commands[n].conn = connection->conn;
+			commands[n].owner = connection;
 			commands[n].nodeName = connection->nodeName;
 			commands[n].sql = psprintf("COMMIT PREPARED '%s'", connection->gid);
 			targets[n++] = connection;
@@ -2743,6 +2874,7 @@ abort_connections(void)
 				continue;
 			}
 			commands[n].conn = connection->conn;
+			commands[n].owner = connection;
 			commands[n].nodeName = connection->nodeName;
 			commands[n].cancel = active;
 			if (connection->prepared)
@@ -2946,6 +3078,7 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				if (event == SUBXACT_EVENT_ABORT_SUB && connection->changingXactState)
 					continue;	/* unknown state: the transaction cannot commit */
 				commands[n].conn = connection->conn;
+				commands[n].owner = connection;
 				commands[n].nodeName = connection->nodeName;
 				if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 					commands[n].sql = psprintf("RELEASE SAVEPOINT s%d", curlevel);

@@ -36,13 +36,9 @@
  * sends cancel requests where asked, and gives up at a deadline, so that
  * the caller can close what did not come back instead of hanging.
  *
- * A wait on one connection alone (a router statement, a transaction
- * command on one node) uses a WaitEventSet kept with the connection
- * (WaitForConnection): building a set costs five system calls (epoll
- * create, three adds, close), more than the statement's own send and
- * receive.  The set lives as long as the PGconn; a libpq event procedure
- * frees it when the connection is reset or finished, whoever does it, so
- * it never watches a closed socket whose number was given to another.
+ * A transaction command on one pooled connection alone waits on the set
+ * kept with that connection (WaitForNodeConnection, connection.c), not on
+ * one built for the wait.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +49,6 @@
 #include <netinet/in.h>
 
 #include "lib/stringinfo.h"
-#include "libpq-events.h"
 #include "libpq/pqcomm.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
@@ -62,7 +57,6 @@
 #include "storage/latch.h"
 #include "utils/float.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "shardexec/connection.h"
@@ -131,14 +125,16 @@ wait_for_input(PGconn *conn, const char *nodeName)
 	while (PQisBusy(conn))
 	{
 		ErrorContextCallback waiting;
-		uint32		occurred;
+		pgsocket	sock = PQsocket(conn);
+		uint32		events = WL_SOCKET_READABLE;
+		uint32		occurred = 0;
 
 		/* a cancel or statement_timeout names the node */
 		waiting.callback = waiting_for_node_context;
 		waiting.arg = (void *) nodeName;
 		waiting.previous = error_context_stack;
 		error_context_stack = &waiting;
-		occurred = WaitForConnection(conn, WL_SOCKET_READABLE, -1L);
+		(void) WaitForSockets(1, &sock, &events, &occurred, -1L);
 		error_context_stack = waiting.previous;
 		if (occurred & WL_SOCKET_READABLE)
 		{
@@ -720,161 +716,6 @@ SetDeparseSearchPath(void)
 	return nestlevel;
 }
 
-/* the WaitEventSet kept with a PGconn (instance data of connection_wait_event) */
-typedef struct ConnectionWaitSet
-{
-	WaitEventSet *set;			/* latch, postmaster death, the socket */
-	pgsocket	socket;
-	uint32		events;			/* of the socket */
-} ConnectionWaitSet;
-
-#define CONNECTION_SOCKET_POS 2
-
-/*
- * Each kept set holds a file descriptor (its epoll instance): at most this
- * many are kept per backend, the other connections wait on a set made for
- * the wait.
- */
-#define MAX_CONNECTION_WAIT_SETS 32
-
-static int	connectionWaitSets = 0;
-
-/*
- * connection_wait_event is the libpq event procedure that frees a
- * connection's WaitEventSet when the connection is reset or finished.
- */
-static int
-connection_wait_event(PGEventId evtId, void *evtInfo, void *passThrough)
-{
-	PGconn	   *conn;
-	ConnectionWaitSet *wait;
-
-	switch (evtId)
-	{
-		case PGEVT_CONNRESET:
-			conn = ((PGEventConnReset *) evtInfo)->conn;
-			break;
-		case PGEVT_CONNDESTROY:
-			conn = ((PGEventConnDestroy *) evtInfo)->conn;
-			break;
-		default:
-			return 1;
-	}
-	wait = PQinstanceData(conn, connection_wait_event);
-	if (wait != NULL && wait->set != NULL)
-	{
-		FreeWaitEventSet(wait->set);
-		wait->set = NULL;
-		connectionWaitSets--;
-	}
-	if (evtId == PGEVT_CONNDESTROY && wait != NULL)
-	{
-		PQsetInstanceData(conn, connection_wait_event, NULL);
-		pfree(wait);
-	}
-	return 1;
-}
-
-/*
- * connection_wait_set returns conn's own WaitEventSet, watching its
- * socket for events, or NULL if libpq cannot keep one with it.
- */
-static WaitEventSet *
-connection_wait_set(PGconn *conn, uint32 events)
-{
-	ConnectionWaitSet *wait = PQinstanceData(conn, connection_wait_event);
-	pgsocket	sock = PQsocket(conn);
-
-	if (sock == PGINVALID_SOCKET)
-		return NULL;
-	if (wait == NULL)
-	{
-		if (!PQregisterEventProc(conn, connection_wait_event, "shardexec wait", NULL))
-			return NULL;
-		wait = MemoryContextAllocZero(TopMemoryContext, sizeof(ConnectionWaitSet));
-		if (!PQsetInstanceData(conn, connection_wait_event, wait))
-		{
-			pfree(wait);
-			return NULL;
-		}
-	}
-	if (wait->set != NULL && wait->socket != sock)
-	{
-		FreeWaitEventSet(wait->set);
-		wait->set = NULL;
-		connectionWaitSets--;
-	}
-	if (wait->set == NULL)
-	{
-		WaitEventSet *set;
-
-		if (connectionWaitSets >= MAX_CONNECTION_WAIT_SETS)
-			return NULL;
-		set = CreateWaitEventSet(TopMemoryContext, 3);
-
-		PG_TRY();
-		{
-			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-			AddWaitEventToSet(set, events, sock, NULL, NULL);
-		}
-		PG_CATCH();
-		{
-			FreeWaitEventSet(set);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		wait->set = set;
-		wait->socket = sock;
-		wait->events = events;
-		connectionWaitSets++;
-	}
-	else if (wait->events != events)
-	{
-		ModifyWaitEvent(wait->set, CONNECTION_SOCKET_POS, events, NULL);
-		wait->events = events;
-	}
-	return wait->set;
-}
-
-/*
- * WaitForConnection is WaitForSockets for conn's socket alone, on the
- * WaitEventSet kept with the connection: returns the events the socket is
- * ready for (0 if none).
- */
-uint32
-WaitForConnection(PGconn *conn, uint32 events, long timeoutMs)
-{
-	WaitEventSet *set = connection_wait_set(conn, events);
-	WaitEvent	fired[3];
-	uint32		occurred = 0;
-	bool		latchSet = false;
-	int			nfired;
-	int			i;
-
-	if (set == NULL)
-	{
-		pgsocket	sock = PQsocket(conn);
-
-		(void) WaitForSockets(1, &sock, &events, &occurred, timeoutMs);
-		return occurred;
-	}
-	nfired = WaitEventSetWait(set, timeoutMs, fired, 3, PG_WAIT_EXTENSION);
-	for (i = 0; i < nfired; i++)
-	{
-		if (fired[i].events & WL_LATCH_SET)
-			latchSet = true;
-		else if (fired[i].pos == CONNECTION_SOCKET_POS)
-			occurred = fired[i].events & WL_SOCKET_MASK;
-	}
-	if (latchSet)
-	{
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	return occurred;
-}
-
 /*
  * WaitForSockets waits until one of the n sockets is ready for its events
  * (WL_SOCKET_* flags), the latch is set, or timeoutMs passes (-1: no
@@ -1201,9 +1042,9 @@ run_parallel_commands(ParallelCommand *commands, int n, bool cleanup,
 		pending.index = index;
 		pending.n = nwait;
 		error_context_stack = &waiting;
-		if (nwait == 1)
+		if (nwait == 1 && commands[index[0]].owner != NULL)
 		{
-			occurred[0] = WaitForConnection(commands[index[0]].conn, events[0], timeout);
+			occurred[0] = WaitForNodeConnection(commands[index[0]].owner, events[0], timeout);
 			nready = occurred[0] != 0 ? 1 : 0;
 		}
 		else

@@ -456,11 +456,18 @@ run_guarded(void (*step) (RecoveryStep *), RecoveryStep *arg, const char *nodeNa
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldContext);
 		CurrentResourceOwner = oldOwner;
-		if (!timedOut && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-						  edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
+		/*
+		 * A cancel of our own (a user's, statement_timeout) comes from
+		 * ProcessInterrupts; a node's errors, whatever their SQLSTATE, come
+		 * from the remote command functions and only skip the node.
+		 */
+		if (!timedOut && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0)
 			ReThrowError(edata);
 		if (timedOut)
 		{
+			/* fired after the step failed otherwise: nothing to cancel */
+			QueryCancelPending = false;
 			if (arg->node->conn != NULL)
 				PQfinish(arg->node->conn);
 			arg->node->conn = NULL;

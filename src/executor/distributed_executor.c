@@ -46,7 +46,7 @@
  * Execution.  One WaitEventSet holds the latch, postmaster death and the
  * socket of every connection of every node that has something to do (a
  * wait for one connection alone uses the set kept with it, see
- * WaitForConnection):
+ * WaitForNodeConnection):
  * output to flush (PQsetnonblocking, PQflush), or input wanted
  * (PQconsumeInput, PQisBusy, PQgetResult).  A socket whose unit holds an
  * unread streamed row is left out, so that its data stays in the kernel.
@@ -127,8 +127,11 @@
 /* smallest in-memory share of work_mem of a unit's tuplestore, in kB */
 #define MIN_STORE_KBYTES 64
 
-/* times one connection's units may be sent again after it was lost */
-#define MAX_CONNECTION_RETRIES 5
+/*
+ * times one connection's units may be sent again after it was lost, in
+ * one statement (the failover plugin's max_retries goes up to it)
+ */
+#define MAX_CONNECTION_RETRIES 10
 
 typedef struct NodeExecution NodeExecution;
 typedef struct ConnectionExecution ConnectionExecution;
@@ -297,6 +300,8 @@ static void execution_failed(DistributedExecution *execution, ConnectionExecutio
 static void connection_failed(DistributedExecution *execution, ConnectionExecution *c,
 							  PGresult *res);
 static bool session_lost(ConnectionExecution *c, PGresult *res);
+static bool stop_after_failure(DistributedExecution *execution, ConnectionExecution *c,
+							   bool lost);
 static char *failure_message(PGconn *conn, PGresult *res);
 static bool retry_connection(DistributedExecution *execution, ConnectionExecution *c,
 							 PGresult *res);
@@ -1293,7 +1298,7 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		waiting.arg = execution;
 		waiting.previous = error_context_stack;
 		error_context_stack = &waiting;
-		occurred = WaitForConnection(c->conn, interest, timeout);
+		occurred = WaitForNodeConnection(c->claim->connection, interest, timeout);
 		error_context_stack = waiting.previous;
 		if (occurred == 0)
 			return;
@@ -1663,15 +1668,10 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 				 UnitExecution *u, PGresult *error)
 {
 	PGresult   *volatile res = error;
-	NodeConnection **others = palloc(sizeof(NodeConnection *) *
-									 Max(execution->nconnections, 1));
-	bool	   *receiving = palloc(sizeof(bool) * Max(execution->nconnections, 1));
 	const char *nodeName = c->node->nodeName;
 	const char *sql = u->unit->sql;
 	bool		lost;
 	char	   *message;
-	int			nothers = 0;
-	int			i;
 
 	execution->failed = true;
 	execution->processing = false;
@@ -1681,43 +1681,9 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 
 	PG_TRY();
 	{
-		for (i = 0; i < execution->nconnections; i++)
-		{
-			ConnectionExecution *other = execution->connections[i];
-
-			if (other == c || !other->active)
-				continue;
-			if (other->claim->live)
-			{
-				receiving[nothers] = connection_receiving(other);
-				others[nothers++] = other->claim->connection;
-			}
-			other->active = false;
-			SetConnectionClaimBusy(other->claim, false);
-		}
-		if (nothers > 0)
-			AbandonConnectionWork(others, receiving, nothers, true);
-
-		if (c->active)
-		{
-			c->active = false;
-			SetConnectionClaimBusy(c->claim, false);
-			if (c->claim->live && c->claim->connection->conn != NULL)
-			{
-				ParallelCommand drain;
-
-				memset(&drain, 0, sizeof(drain));
-				drain.conn = c->conn;
-				drain.nodeName = nodeName;
-				if (lost || !CleanUpConnections(&drain, 1, CONNECTION_CLEANUP_TIMEOUT_MS))
-				{
-					/* keep the message: the connection goes away */
-					if (res == NULL)
-						res = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
-					DiscardNodeConnection(c->claim->connection);
-				}
-			}
-		}
+		/* keep the message: the connection goes away */
+		if (stop_after_failure(execution, c, lost) && res == NULL)
+			res = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
 	}
 	PG_CATCH();
 	{
@@ -1772,6 +1738,66 @@ failure_message(PGconn *conn, PGresult *res)
 		return pstrdup(primary);
 	return pchomp(res != NULL && PQresultErrorMessage(res)[0] != '\0' ?
 				  PQresultErrorMessage(res) : PQerrorMessage(conn));
+}
+
+/*
+ * stop_after_failure stops the execution after a failure on connection c
+ * (lost: its session is gone): the work in flight on every other
+ * connection is cancelled and drained (bounded), and c is drained, or
+ * closed if it is lost or does not come back in time.  Returns whether c
+ * was closed.
+ */
+static bool
+stop_after_failure(DistributedExecution *execution, ConnectionExecution *c, bool lost)
+{
+	NodeConnection **others = palloc(sizeof(NodeConnection *) *
+									 Max(execution->nconnections, 1));
+	bool	   *receiving = palloc(sizeof(bool) * Max(execution->nconnections, 1));
+	int			nothers = 0;
+	bool		closed = false;
+	int			i;
+
+	execution->failed = true;
+	execution->processing = false;
+	for (i = 0; i < execution->nconnections; i++)
+	{
+		ConnectionExecution *other = execution->connections[i];
+
+		if (other == c || !other->active)
+			continue;
+		if (other->claim->live)
+		{
+			receiving[nothers] = connection_receiving(other);
+			others[nothers++] = other->claim->connection;
+		}
+		other->active = false;
+		SetConnectionClaimBusy(other->claim, false);
+	}
+	if (nothers > 0)
+		AbandonConnectionWork(others, receiving, nothers, true);
+
+	if (c->active)
+	{
+		c->active = false;
+		SetConnectionClaimBusy(c->claim, false);
+		if (c->claim->live && c->claim->connection->conn != NULL)
+		{
+			ParallelCommand drain;
+
+			memset(&drain, 0, sizeof(drain));
+			drain.conn = c->conn;
+			drain.owner = c->claim->connection;
+			drain.nodeName = c->node->nodeName;
+			if (lost || !CleanUpConnections(&drain, 1, CONNECTION_CLEANUP_TIMEOUT_MS))
+			{
+				DiscardNodeConnection(c->claim->connection);
+				closed = true;
+			}
+		}
+	}
+	pfree(others);
+	pfree(receiving);
+	return closed;
 }
 
 /*
@@ -1830,7 +1856,8 @@ retry_connection(DistributedExecution *execution, ConnectionExecution *c, PGresu
 {
 	NodeConnection *connection = c->claim->connection;
 	NodeExecution *node = c->node;
-	bool		retry;
+	MemoryContext oldContext = CurrentMemoryContext;
+	volatile bool retry = false;
 	int			i;
 
 	if (execution->plugin == NULL || !execution->readOnly || IsTransactionBlock() ||
@@ -1851,9 +1878,16 @@ retry_connection(DistributedExecution *execution, ConnectionExecution *c, PGresu
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		/* a plugin's own error (failover's, retries used up): stop first */
+		MemoryContextSwitchTo(oldContext);
+		edata = CopyErrorData();
+		FlushErrorState();
 		if (res != NULL)
 			PQclear(res);
-		PG_RE_THROW();
+		(void) stop_after_failure(execution, c, true);
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
 	if (!retry)
@@ -1997,7 +2031,7 @@ finish_connection_work(void *arg, NodeConnection *connection)
 
 	while (c->active)
 	{
-		pgsocket	sock = PQsocket(c->conn);
+		pgsocket	sock;
 		uint32		events;
 		uint32		occurred;
 
@@ -2005,6 +2039,7 @@ finish_connection_work(void *arg, NodeConnection *connection)
 		process_connection(execution, c);
 		if (!c->active)
 			break;
+		sock = PQsocket(c->conn);
 		events = c->flushing ? (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE) :
 			WL_SOCKET_READABLE;
 		if (WaitForSockets(1, &sock, &events, &occurred, -1) > 0 &&

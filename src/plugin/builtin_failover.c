@@ -38,7 +38,7 @@
  * can be run again.
  *
  * Options: timeout_ms (30000), retry_interval_ms (500), probe_timeout_ms
- * (2000), max_retries (2; 0 never sends a unit again).
+ * (2000), max_retries (2; 0 never sends a unit again; at most 10).
  *
  *-------------------------------------------------------------------------
  */
@@ -96,8 +96,9 @@ positive_option(Jsonb *options, const char *key, int defaultValue)
 }
 
 /*
- * count_option returns the integer option key (0 .. 100), or defaultValue
- * if it is absent.
+ * count_option returns the integer option key (0 .. 10: the executor sends
+ * a connection's units again at most 10 times in one statement), or
+ * defaultValue if it is absent.
  */
 static int
 count_option(Jsonb *options, const char *key, int defaultValue)
@@ -106,10 +107,10 @@ count_option(Jsonb *options, const char *key, int defaultValue)
 
 	if (!PluginOptionNumber(options, key, &value))
 		return defaultValue;
-	if (value < 0 || value > 100 || value != (int) value)
+	if (value < 0 || value > 10 || value != (int) value)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be an integer between 0 and 100", key)));
+				 errmsg("%s must be an integer between 0 and 10", key)));
 	return (int) value;
 }
 

@@ -86,6 +86,10 @@ typedef struct NodeConnection
 
 	/* statements prepared on this session: SQL text, in TopMemoryContext */
 	List	   *statements;
+
+	/* waits on this connection alone: see WaitForNodeConnection */
+	struct WaitEventSet *waitSet;
+	uint32		waitEvents;		/* the socket's events in waitSet */
 } NodeConnection;
 
 /*
@@ -140,6 +144,7 @@ typedef struct ParallelCommand
 {
 	PGconn	   *conn;
 	const char *nodeName;
+	NodeConnection *owner;		/* the pooled connection conn is, or NULL */
 	const char *sql;			/* NULL: only bring the connection to idle */
 	bool		cancel;			/* CleanUpConnections: cancel work in flight */
 	bool		wantValue;		/* keep the first value of the last row set */
@@ -178,6 +183,8 @@ extern void AbandonConnectionWork(NodeConnection **connections,
 								  const bool *receiving, int n,
 								  bool statementFailed);
 extern void DiscardNodeConnection(NodeConnection *connection);
+extern uint32 WaitForNodeConnection(NodeConnection *connection, uint32 events,
+									long timeoutMs);
 
 /* shared_pool.c */
 extern int	SharedPoolReserve(Oid serverId, int wanted);
@@ -217,7 +224,7 @@ extern void ExecuteParallelCommandsWithin(ParallelCommand *commands, int n,
 extern bool CleanUpConnections(ParallelCommand *commands, int n, int timeoutMs);
 extern int	WaitForSockets(int n, const pgsocket *sockets, const uint32 *events,
 						   uint32 *occurred, long timeoutMs);
-extern uint32 WaitForConnection(PGconn *conn, uint32 events, long timeoutMs);
+
 extern int	SetTransmissionModes(void);
 extern void ResetTransmissionModes(int nestlevel);
 extern int	SetDeparseSearchPath(void);
