@@ -37,6 +37,7 @@ bool		ShardexecLogRemoteSql = false;
 int			ShardexecMaxConnectionsPerQuery = 8;
 int			ShardexecMaxIdleConnectionsPerNode = 8;
 int			ShardexecMaxSharedPoolSize = 0;
+int			ShardexecNodeResponseTimeout = 0;
 char	   *ShardexecPlugins = NULL;
 int			ShardexecPoolWaitTimeout = 30000;
 int			ShardexecRecoveryInterval = 10;
@@ -178,6 +179,19 @@ define_gucs(void)
 							0, 0, 100000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shardexec.node_response_timeout",
+							"How long a shard query may wait for its node without receiving "
+							"anything.",
+							"A node that sends nothing for this long while a shard query of the "
+							"statement waits for it is taken for gone: the statement fails naming "
+							"it, or, with the failover plugin, a read is sent again.  0 waits "
+							"without limit (statement_timeout still applies).",
+							&ShardexecNodeResponseTimeout,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("shardexec.plugins",

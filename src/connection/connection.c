@@ -90,7 +90,7 @@
  * lazily, one level at a time, as postgres_fdw does.  Every connection of
  * a set has its own remote transaction.  On abort each one is rolled
  * back, after a cancel request if a query was still running, with a
- * bounded wait (CONNECTION_CLEANUP_TIMEOUT_MS) after which the connection
+ * bounded wait (ConnectionCleanupTimeout) after which the connection
  * is closed instead, so that the backend never hangs on a node that does
  * not answer.  A connection whose state cannot be restored is closed,
  * never reused.
@@ -1337,7 +1337,7 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 		}
 		if (ncancelled > 0)
 		{
-			CleanUpConnections(dropped, ncancelled, CONNECTION_CLEANUP_TIMEOUT_MS);
+			CleanUpConnections(dropped, ncancelled, ConnectionCleanupTimeout());
 			for (i = 0; i < ncancelled; i++)
 			{
 				NodeConnection *connection = droppedConns[i];
@@ -1355,7 +1355,7 @@ AbandonConnectionWork(NodeConnection **connections, const bool *receiving, int n
 	if (nkept > 0)
 	{
 		CleanUpConnections(kept, nkept,
-						   statementFailed ? CONNECTION_CLEANUP_TIMEOUT_MS : -1);
+						   statementFailed ? ConnectionCleanupTimeout() : -1);
 		for (i = 0; i < nkept; i++)
 		{
 			if (!kept[i].ok)
@@ -1464,6 +1464,21 @@ node_notice_receiver(void *arg, const PGresult *res)
 			(errmsg_internal("shardexec: node \"%s\": %.*s",
 							 connection->nodeName, len, message),
 			 errhidestmt(true)));
+}
+
+/*
+ * ConnectionCleanupTimeout returns how long, in ms, the cleanup of
+ * connections after an error or a cancel waits for the nodes before it
+ * closes what did not come back: CONNECTION_CLEANUP_TIMEOUT_MS, or
+ * shardexec.node_response_timeout if that is shorter (a node that sends
+ * nothing for that long is taken for gone anyway).
+ */
+int
+ConnectionCleanupTimeout(void)
+{
+	if (ShardexecNodeResponseTimeout > 0)
+		return Min(ShardexecNodeResponseTimeout, CONNECTION_CLEANUP_TIMEOUT_MS);
+	return CONNECTION_CLEANUP_TIMEOUT_MS;
 }
 
 /*
@@ -2800,7 +2815,7 @@ commit_prepared_transactions(void)
 	}
 	if (n > 0)
 	{
-		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+		CleanUpConnections(commands, n, ConnectionCleanupTimeout());
 		for (i = 0; i < n; i++)
 		{
 			NodeConnection *connection = targets[i];
@@ -2827,7 +2842,7 @@ commit_prepared_transactions(void)
  * abort_connections rolls back every remote transaction (ROLLBACK, or
  * ROLLBACK PREPARED for one prepared at pre-commit) and brings every
  * connection with work in flight back to idle (cancel, then read what is
- * left), all in parallel and within CONNECTION_CLEANUP_TIMEOUT_MS; what
+ * left), all in parallel and within ConnectionCleanupTimeout(); what
  * does not make it is closed.  It never throws.
  */
 static void
@@ -2889,7 +2904,7 @@ abort_connections(void)
 
 	if (n > 0)
 	{
-		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+		CleanUpConnections(commands, n, ConnectionCleanupTimeout());
 		for (i = 0; i < n; i++)
 		{
 			NodeConnection *connection = targets[i];
@@ -3107,7 +3122,7 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		else if (n > 0)
 		{
-			CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
+			CleanUpConnections(commands, n, ConnectionCleanupTimeout());
 			for (i = 0; i < n; i++)
 			{
 				NodeConnection *connection = targets[i];

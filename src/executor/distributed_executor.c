@@ -183,6 +183,10 @@ struct ConnectionExecution
 	bool		flushing;		/* output not yet all sent */
 	bool		active;			/* results still expected */
 	int			retries;		/* times its units were sent again */
+
+	/* shardexec.node_response_timeout */
+	TimestampTz lastInput;		/* since when it waits for its node */
+	bool		timedOut;		/* the node did not answer in time */
 };
 
 /* one node's share of the statement */
@@ -302,7 +306,7 @@ static void connection_failed(DistributedExecution *execution, ConnectionExecuti
 static bool session_lost(ConnectionExecution *c, PGresult *res);
 static bool stop_after_failure(DistributedExecution *execution, ConnectionExecution *c,
 							   bool lost);
-static char *failure_message(PGconn *conn, PGresult *res);
+static char *failure_message(ConnectionExecution *c, PGresult *res);
 static bool retry_connection(DistributedExecution *execution, ConnectionExecution *c,
 							 PGresult *res);
 static bool plugins_retry(DistributedExecution *execution, ConnectionExecution *c,
@@ -760,6 +764,8 @@ start_connection(DistributedExecution *execution, ConnectionExecution *c)
 	int			k;
 
 	c->conn = c->claim->connection->conn;
+	c->timedOut = false;
+	c->lastInput = GetCurrentTimestamp();
 	if (PQsetnonblocking(c->conn, 1) != 0)
 		execution_failed(execution, c, c->units[first], NULL);
 	c->active = true;
@@ -1174,6 +1180,9 @@ unit_next_row(DistributedExecution *execution, UnitExecution *u)
 			}
 			PG_END_TRY();
 			u->delivered++;
+			/* the connection waits for its node again from now on */
+			if (ShardexecNodeResponseTimeout > 0)
+				u->connection->lastInput = GetCurrentTimestamp();
 			return true;
 		}
 		if (u->stored > u->fetched)
@@ -1284,6 +1293,36 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		elog(ERROR, "distributed execution has nothing to wait for");
 	}
 
+	/*
+	 * shardexec.node_response_timeout: a connection that has waited that
+	 * long for its node without receiving anything is taken for lost; the
+	 * wait lasts at most until the first such deadline.
+	 */
+	if (ShardexecNodeResponseTimeout > 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		for (i = 0; i < nwanted; i++)
+		{
+			TimestampTz deadline = TimestampTzPlusMilliseconds(wanted[i]->lastInput,
+															   ShardexecNodeResponseTimeout);
+			long		left = TimestampDifferenceMilliseconds(now, deadline);
+
+			if (now >= deadline)
+			{
+				ConnectionExecution *c = wanted[i];
+
+				pfree(wanted);
+				pfree(events);
+				c->timedOut = true;
+				connection_failed(execution, c, NULL);
+				return;
+			}
+			if (timeout < 0 || left + 1 < timeout)
+				timeout = left + 1;
+		}
+	}
+
 	/* one connection (a router statement): on the set kept with it */
 	if (nwanted == 1)
 	{
@@ -1307,6 +1346,8 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			connection_failed(execution, c, NULL);
 		else
 		{
+			if ((occurred & WL_SOCKET_READABLE) && ShardexecNodeResponseTimeout > 0)
+				c->lastInput = GetCurrentTimestamp();
 			flush_connection(execution, c);
 			process_connection(execution, c);
 		}
@@ -1375,6 +1416,8 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			connection_failed(execution, c, NULL);
 			continue;
 		}
+		if ((event->events & WL_SOCKET_READABLE) && ShardexecNodeResponseTimeout > 0)
+			c->lastInput = GetCurrentTimestamp();
 		flush_connection(execution, c);
 		process_connection(execution, c);
 	}
@@ -1675,9 +1718,9 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 
 	execution->failed = true;
 	execution->processing = false;
-	lost = PQstatus(c->conn) != CONNECTION_OK ||
+	lost = c->timedOut || PQstatus(c->conn) != CONNECTION_OK ||
 		(res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL);
-	message = failure_message(c->conn, res);
+	message = failure_message(c, res);
 
 	PG_TRY();
 	{
@@ -1715,6 +1758,13 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 	{
 		if (res != NULL)
 			PQclear(res);
+		if (c->timedOut)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("node \"%s\" did not answer within %d ms", nodeName,
+							ShardexecNodeResponseTimeout),
+					 errdetail("Nothing was received from the node for shardexec.node_response_timeout; its connection was closed."),
+					 errcontext("remote SQL command on node \"%s\": %s", nodeName, sql)));
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("lost connection to node \"%s\"", nodeName),
@@ -1729,11 +1779,15 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
  * wrong: a node's message without its severity, or libpq's.
  */
 static char *
-failure_message(PGconn *conn, PGresult *res)
+failure_message(ConnectionExecution *c, PGresult *res)
 {
+	PGconn	   *conn = c->conn;
 	const char *primary = res != NULL ?
 		PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
+	if (c->timedOut)
+		return psprintf("nothing received from the node for %d ms (shardexec.node_response_timeout)",
+						ShardexecNodeResponseTimeout);
 	if (primary != NULL)
 		return pstrdup(primary);
 	return pchomp(res != NULL && PQresultErrorMessage(res)[0] != '\0' ?
@@ -1788,7 +1842,7 @@ stop_after_failure(DistributedExecution *execution, ConnectionExecution *c, bool
 			drain.conn = c->conn;
 			drain.owner = c->claim->connection;
 			drain.nodeName = c->node->nodeName;
-			if (lost || !CleanUpConnections(&drain, 1, CONNECTION_CLEANUP_TIMEOUT_MS))
+			if (lost || !CleanUpConnections(&drain, 1, ConnectionCleanupTimeout()))
 			{
 				DiscardNodeConnection(c->claim->connection);
 				closed = true;
@@ -1825,7 +1879,7 @@ session_lost(ConnectionExecution *c, PGresult *res)
 {
 	const char *sqlstate;
 
-	if (PQstatus(c->conn) != CONNECTION_OK)
+	if (c->timedOut || PQstatus(c->conn) != CONNECTION_OK)
 		return true;
 	if (res == NULL)
 		return false;
@@ -1947,7 +2001,7 @@ plugins_retry(DistributedExecution *execution, ConnectionExecution *c, PGresult 
 	char	   *message;
 	int			i;
 
-	message = failure_message(c->conn, res);
+	message = failure_message(c, res);
 	if (!PluginExecuteFailed(execution->plugin, u->index, u->rows, true,
 							 message, sqlstate, true))
 		return false;

@@ -43,6 +43,9 @@
 #     multi-shard query: the statement still ends within statement_timeout
 #     plus the cleanup bound (the cancel request to a frozen postmaster
 #     must not block);
+#   - node2's backends frozen with shardexec.node_response_timeout set and
+#     no statement_timeout: the statement fails after the response timeout,
+#     naming node2, and the next statement works once node2 is thawed;
 #   - a COPY of a 64 MB row to a node that stops reading once the COPY has
 #     begun: sending must not block, statement_timeout ends it;
 #   - the coordinator never crashed.
@@ -616,6 +619,29 @@ if (wanted('frozen-node'))
 # a large COPY to a node that stops reading (a trigger on its shard waits
 # for a lock): more data than the sockets hold, so that sending it would
 # block; statement_timeout must still end it
+
+# ---------------------------------------------------------------------------
+# a frozen node, noticed by shardexec.node_response_timeout alone
+
+if (wanted('response-timeout'))
+{
+	my $label = 'node2 frozen, node_response_timeout';
+	my $s = $coord->background_psql('postgres', on_error_stop => 0, timeout => 90);
+	session_value($s, 'SELECT count(*) FROM items');
+	my $before = pool($s);
+	session_value($s, "SET shardexec.node_response_timeout = '1s'");
+	freeze(shardexec_backends($node2));
+	my ($out) = $s->query('SELECT count(*) FROM items');
+	like($s->{stderr}, qr/ERROR:  node "node2" did not answer within 1000 ms/,
+		"$label: the statement fails, naming node2");
+	like($s->{stderr}, qr/remote SQL command on node "node2"/,
+		"$label: with the remote SQL");
+	thaw();
+	is(session_value($s, 'SELECT count(*) FROM items'), scalar(keys %expected_rows),
+		"$label: after SIGCONT, the next statement works");
+	is(pool($s), $before, "$label: the session has the connections it had before");
+	$s->quit;
+}
 
 if (wanted('stuck-copy'))
 {

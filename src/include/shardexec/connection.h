@@ -183,6 +183,7 @@ extern void AbandonConnectionWork(NodeConnection **connections,
 								  const bool *receiving, int n,
 								  bool statementFailed);
 extern void DiscardNodeConnection(NodeConnection *connection);
+extern int	ConnectionCleanupTimeout(void);
 extern uint32 WaitForNodeConnection(NodeConnection *connection, uint32 events,
 									long timeoutMs);
 

@@ -38,6 +38,7 @@ extern bool ShardexecLogRemoteSql;
 extern int	ShardexecMaxConnectionsPerQuery;
 extern int	ShardexecMaxIdleConnectionsPerNode;
 extern int	ShardexecMaxSharedPoolSize;
+extern int	ShardexecNodeResponseTimeout;
 extern char *ShardexecPlugins;
 extern int	ShardexecPoolWaitTimeout;
 extern int	ShardexecRecoveryInterval;
