@@ -487,6 +487,30 @@ ALTER INDEX items_pkey SET (fillfactor = 50);
 ALTER TABLE goods OWNER TO CURRENT_USER;
 
 --
+-- a generic plan of a router statement writes its shard SQL once (the
+-- router SQL cache); a table dropped and made again under the same name
+-- (new shards) or altered makes a new plan, whose SQL follows
+--
+SET plan_cache_mode = force_generic_plan;
+CREATE TABLE cached (id int PRIMARY KEY, note text);
+SELECT shardexec.create_distributed_table('cached', 'id', 3);
+INSERT INTO cached VALUES (1, 'one'), (2, 'two');
+PREPARE cached_row(int) AS SELECT count(*), max(note) FROM cached WHERE id = $1;
+EXECUTE cached_row(1);
+EXECUTE cached_row(2);
+DROP TABLE cached;
+CREATE TABLE cached (id int PRIMARY KEY, note text);
+SELECT shardexec.create_distributed_table('cached', 'id', 3);
+INSERT INTO cached VALUES (1, 'uno');
+EXECUTE cached_row(1);
+EXECUTE cached_row(2);
+ALTER TABLE cached ADD COLUMN extra int DEFAULT 7;
+UPDATE cached SET note = 'eins' WHERE id = 1;
+EXECUTE cached_row(1);
+DEALLOCATE cached_row;
+RESET plan_cache_mode;
+
+--
 -- clean up: the shards go with the tables; the nodes' schema goes too
 --
 SET client_min_messages = warning;

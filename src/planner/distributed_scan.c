@@ -28,7 +28,12 @@
  * The SQL is written at execution, not at planning: the shard group
  * depends on parameters in a generic plan, and parameters and stable
  * functions (now(), current_user, ...) are folded on the coordinator
- * first, so that the node computes with the coordinator's values.
+ * first, so that the node computes with the coordinator's values.  A
+ * router statement whose parameters travel with it and that calls no
+ * stable or volatile function has the same SQL for a shard group at every
+ * execution: it is written once per plan and shard group and kept in a
+ * backend-local cache (by a plan id the planner gives each such plan, so
+ * a plan made again after an invalidation never finds the old text).
  *
  * A read-only statement outside a transaction block runs on connections
  * in autocommit (ShardexecReadWithoutRemoteTransaction), saving the
@@ -73,6 +78,28 @@
 #define PRIVATE_MULTI_SHARD 6
 #define PRIVATE_SHARD_INDEXES 7
 #define PRIVATE_MERGE 8
+#define PRIVATE_PLAN_ID 9
+
+/* the router SQL cache (see the file header) */
+typedef struct RouterSqlKey
+{
+	int64		planId;
+	int			shardIndex;
+} RouterSqlKey;
+
+typedef struct RouterSql
+{
+	RouterSqlKey key;			/* hash key, must be first */
+	char	   *sql;			/* with $n, or NULL: parameters are folded */
+	int			maxid;			/* the highest parameter number in it */
+} RouterSql;
+
+/* entries kept at most; beyond, the cache starts over */
+#define ROUTER_SQL_CACHE_SIZE 4096
+
+static HTAB *routerSqlCache = NULL;
+static MemoryContext routerSqlContext = NULL;
+static int64 lastPlanId = 0;
 
 static Plan *plan_multi_shard_scan(PlannerInfo *root, RelOptInfo *rel,
 								   CustomPath *best_path, List *tlist,
@@ -101,6 +128,7 @@ typedef struct DistributedScanState
 	char	  **paramValues;
 	Oid		   *paramTypes;
 	DistributedExecution *execution;
+	int64		planId;			/* for the router SQL cache, or 0 */
 } DistributedScanState;
 
 static Node *create_distributed_scan_state(CustomScan *cscan);
@@ -119,6 +147,7 @@ static ExecutionUnit *shard_unit(Query *query, int shardIndex, int64 shardId,
 								 int32 nodeId, bool modifies);
 static List *copies_units(Query *query, DistTableEntry *entry);
 static List *prune_with_params(Query *query, List *planned);
+static RouterSql *router_sql_entry(int64 planId, int shardIndex);
 static bool has_extern_param(Node *node, void *context);
 static ExecutionUnit *send_with_params(DistributedScanState *state, EState *estate,
 									   int shardIndex);
@@ -245,6 +274,13 @@ CreateDistributedPlan(Query *query, RouterAnalysis *analysis, DistributedPlanKin
 	private = lappend(private, makeInteger(pin != NULL ? (int) pin->collation : 0));
 	private = lappend(private, makeInteger((int) kind));
 	private = lappend(private, list_copy(analysis->shardIndexes));
+	private = lappend(private, NULL);
+	/* the same SQL at every execution: no stable or volatile function */
+	private = lappend(private,
+					  makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
+								Int64GetDatum(contain_mutable_functions((Node *) query) ?
+											  0 : ++lastPlanId),
+								false, FLOAT8PASSBYVAL));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.startup_cost = 100.0;
@@ -489,6 +525,8 @@ begin_distributed_scan(CustomScanState *node, EState *estate, int eflags)
 	state->pin.hashFunction = (Oid) intVal(list_nth(private, PRIVATE_PIN_HASH));
 	state->pin.collation = (Oid) intVal(list_nth(private, PRIVATE_PIN_COLLATION));
 	state->kind = (DistributedPlanKind) intVal(list_nth(private, PRIVATE_MULTI_SHARD));
+	if (list_length(private) > PRIVATE_PLAN_ID)
+		state->planId = DatumGetInt64(((Const *) list_nth(private, PRIVATE_PLAN_ID))->constvalue);
 	if (list_length(private) > PRIVATE_MERGE && list_nth(private, PRIVATE_MERGE) != NIL)
 	{
 		List	   *spec = list_nth(private, PRIVATE_MERGE);
@@ -671,18 +709,40 @@ static ExecutionUnit *
 send_with_params(DistributedScanState *state, EState *estate, int shardIndex)
 {
 	ParamListInfo params = estate->es_param_list_info;
-	Query	   *query;
+	RouterSql  *cached = NULL;
 	ExecutionUnit *unit;
-	const char *failure = NULL;
+	const char *sql = NULL;
 	int			maxid = 0;
 	int			nestlevel;
 	int			i;
 
 	if (params == NULL || params->numParams == 0 || state->kind != DISTRIBUTED_ROUTER)
 		return NULL;
-	query = EvaluateCoordinatorExpressions(state->query, NULL);
-	if (param_below_non_immutable((Node *) query, &maxid) || maxid == 0 ||
-		maxid > params->numParams)
+	if (state->planId != 0)
+		cached = router_sql_entry(state->planId, shardIndex);
+	if (cached != NULL && (cached->sql != NULL || cached->maxid < 0))
+	{
+		sql = cached->sql;
+		maxid = cached->maxid;
+	}
+	else
+	{
+		Query	   *query = EvaluateCoordinatorExpressions(state->query, NULL);
+		const char *failure = NULL;
+
+		if (param_below_non_immutable((Node *) query, &maxid) || maxid == 0)
+			maxid = -1;
+		else
+			sql = DeparseShardQueryWithParams(query, shardIndex, true, true, &failure);
+		if (sql == NULL)
+			maxid = -1;
+		if (cached != NULL)
+		{
+			cached->sql = sql != NULL ? MemoryContextStrdup(routerSqlContext, sql) : NULL;
+			cached->maxid = maxid;
+		}
+	}
+	if (sql == NULL || maxid > params->numParams)
 		return NULL;
 
 	state->paramValues = palloc0(sizeof(char *) * maxid);
@@ -713,15 +773,48 @@ send_with_params(DistributedScanState *state, EState *estate, int shardIndex)
 	ResetTransmissionModes(nestlevel);
 
 	unit = palloc0(sizeof(ExecutionUnit));
-	unit->sql = DeparseShardQueryWithParams(query, shardIndex, true, true, &failure);
-	if (unit->sql == NULL)
-	{
-		state->paramValues = NULL;
-		state->paramTypes = NULL;
-		return NULL;
-	}
+	unit->sql = pstrdup(sql);
 	state->nParams = maxid;
 	return unit;
+}
+
+/*
+ * router_sql_entry returns the router SQL cache's entry of a plan and
+ * shard group, made empty (maxid 0) if it was not there.
+ */
+static RouterSql *
+router_sql_entry(int64 planId, int shardIndex)
+{
+	RouterSqlKey key;
+	RouterSql  *entry;
+	bool		found;
+
+	if (routerSqlCache == NULL || hash_get_num_entries(routerSqlCache) >= ROUTER_SQL_CACHE_SIZE)
+	{
+		HASHCTL		ctl;
+
+		if (routerSqlContext == NULL)
+			routerSqlContext = AllocSetContextCreate(TopMemoryContext,
+													 "shardexec router SQL cache",
+													 ALLOCSET_DEFAULT_SIZES);
+		else
+			MemoryContextReset(routerSqlContext);
+		ctl.keysize = sizeof(RouterSqlKey);
+		ctl.entrysize = sizeof(RouterSql);
+		ctl.hcxt = routerSqlContext;
+		routerSqlCache = hash_create("shardexec router SQL cache", 256, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.planId = planId;
+	key.shardIndex = shardIndex;
+	entry = hash_search(routerSqlCache, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->sql = NULL;
+		entry->maxid = 0;
+	}
+	return entry;
 }
 
 /*
