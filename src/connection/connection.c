@@ -1414,9 +1414,20 @@ WaitForNodeConnection(NodeConnection *connection, uint32 events, long timeoutMs)
 	int			nfired;
 	int			i;
 
-	if (connection->waitSet == NULL && connectionWaitSets < MAX_CONNECTION_WAIT_SETS)
+	/* libpq closes the socket of a connection it found broken: reading says so */
+	if (sock == PGINVALID_SOCKET)
+		return WL_SOCKET_READABLE;
+	if (connection->waitSet != NULL && connection->waitSocket != sock)
+	{
+		FreeWaitEventSet(connection->waitSet);
+		connection->waitSet = NULL;
+		connectionWaitSets--;
+	}
+	if (connection->waitSet == NULL && sock != PGINVALID_SOCKET &&
+		connectionWaitSets < MAX_CONNECTION_WAIT_SETS)
 	{
 		connection->waitSet = make_wait_set(sock, events);
+		connection->waitSocket = sock;
 		connection->waitEvents = events;
 		connectionWaitSets++;
 	}
@@ -1467,11 +1478,14 @@ node_notice_receiver(void *arg, const PGresult *res)
 }
 
 /*
- * ConnectionCleanupTimeout returns how long, in ms, the cleanup of
- * connections after an error or a cancel waits for the nodes before it
- * closes what did not come back: CONNECTION_CLEANUP_TIMEOUT_MS, or
+ * ConnectionCleanupTimeout returns how long, in ms, the cleanup of a
+ * statement's connections after an error or a cancel (the statement's,
+ * or the transaction's abort) waits for the nodes before it closes what
+ * did not come back: CONNECTION_CLEANUP_TIMEOUT_MS, or
  * shardexec.node_response_timeout if that is shorter (a node that sends
- * nothing for that long is taken for gone anyway).
+ * nothing for that long is taken for gone anyway).  COMMIT PREPARED and
+ * the rollback of a savepoint, which the transaction goes on after, keep
+ * the longer bound.
  */
 int
 ConnectionCleanupTimeout(void)
@@ -2815,7 +2829,7 @@ commit_prepared_transactions(void)
 	}
 	if (n > 0)
 	{
-		CleanUpConnections(commands, n, ConnectionCleanupTimeout());
+		CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
 		for (i = 0; i < n; i++)
 		{
 			NodeConnection *connection = targets[i];
@@ -2842,7 +2856,7 @@ commit_prepared_transactions(void)
  * abort_connections rolls back every remote transaction (ROLLBACK, or
  * ROLLBACK PREPARED for one prepared at pre-commit) and brings every
  * connection with work in flight back to idle (cancel, then read what is
- * left), all in parallel and within ConnectionCleanupTimeout(); what
+ * left), all in parallel and within CONNECTION_CLEANUP_TIMEOUT_MS; what
  * does not make it is closed.  It never throws.
  */
 static void
@@ -3122,7 +3136,7 @@ connection_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		else if (n > 0)
 		{
-			CleanUpConnections(commands, n, ConnectionCleanupTimeout());
+			CleanUpConnections(commands, n, CONNECTION_CLEANUP_TIMEOUT_MS);
 			for (i = 0; i < n; i++)
 			{
 				NodeConnection *connection = targets[i];

@@ -185,7 +185,7 @@ struct ConnectionExecution
 	int			retries;		/* times its units were sent again */
 
 	/* shardexec.node_response_timeout */
-	TimestampTz lastInput;		/* since when it waits for its node */
+	long		silentMs;		/* blocked waiting for it, nothing came */
 	bool		timedOut;		/* the node did not answer in time */
 };
 
@@ -291,6 +291,9 @@ static bool unit_next_row(DistributedExecution *execution, UnitExecution *u);
 static bool unit_exhausted(UnitExecution *u);
 static void wait_for_io(DistributedExecution *execution, long timeout);
 static void waiting_error_context(void *arg);
+static void note_silence(DistributedExecution *execution, ConnectionExecution **wanted,
+						 int n, TimestampTz waitStart, ConnectionExecution **ready,
+						 int nready);
 static uint32 connection_interest(ConnectionExecution *c);
 static void maybe_poll(DistributedExecution *execution);
 static bool next_row_unordered(DistributedExecution *execution, TupleTableSlot *slot);
@@ -765,7 +768,7 @@ start_connection(DistributedExecution *execution, ConnectionExecution *c)
 
 	c->conn = c->claim->connection->conn;
 	c->timedOut = false;
-	c->lastInput = GetCurrentTimestamp();
+	c->silentMs = 0;
 	if (PQsetnonblocking(c->conn, 1) != 0)
 		execution_failed(execution, c, c->units[first], NULL);
 	c->active = true;
@@ -1180,9 +1183,6 @@ unit_next_row(DistributedExecution *execution, UnitExecution *u)
 			}
 			PG_END_TRY();
 			u->delivered++;
-			/* the connection waits for its node again from now on */
-			if (ShardexecNodeResponseTimeout > 0)
-				u->connection->lastInput = GetCurrentTimestamp();
 			return true;
 		}
 		if (u->stored > u->fetched)
@@ -1270,6 +1270,7 @@ wait_for_io(DistributedExecution *execution, long timeout)
 	int			nwanted = 0;
 	bool		rebuild;
 	bool		latchSet = false;
+	TimestampTz waitStart = 0;
 	int			nfired;
 	int			i;
 
@@ -1294,33 +1295,20 @@ wait_for_io(DistributedExecution *execution, long timeout)
 	}
 
 	/*
-	 * shardexec.node_response_timeout: a connection that has waited that
-	 * long for its node without receiving anything is taken for lost; the
-	 * wait lasts at most until the first such deadline.
+	 * shardexec.node_response_timeout: the wait lasts at most until a
+	 * connection it is for has been silent that long in all (only time
+	 * blocked here counts, see note_silence).
 	 */
 	if (ShardexecNodeResponseTimeout > 0)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-
 		for (i = 0; i < nwanted; i++)
 		{
-			TimestampTz deadline = TimestampTzPlusMilliseconds(wanted[i]->lastInput,
-															   ShardexecNodeResponseTimeout);
-			long		left = TimestampDifferenceMilliseconds(now, deadline);
+			long		left = Max(ShardexecNodeResponseTimeout - wanted[i]->silentMs, 0);
 
-			if (now >= deadline)
-			{
-				ConnectionExecution *c = wanted[i];
-
-				pfree(wanted);
-				pfree(events);
-				c->timedOut = true;
-				connection_failed(execution, c, NULL);
-				return;
-			}
-			if (timeout < 0 || left + 1 < timeout)
-				timeout = left + 1;
+			if (timeout < 0 || left < timeout)
+				timeout = left;
 		}
+		waitStart = GetCurrentTimestamp();
 	}
 
 	/* one connection (a router statement): on the set kept with it */
@@ -1339,6 +1327,9 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		error_context_stack = &waiting;
 		occurred = WaitForNodeConnection(c->claim->connection, interest, timeout);
 		error_context_stack = waiting.previous;
+		if (ShardexecNodeResponseTimeout > 0)
+			note_silence(execution, &c, 1, waitStart, occurred != 0 ? &c : NULL,
+						 occurred != 0 ? 1 : 0);
 		if (occurred == 0)
 			return;
 		execution->processing = true;
@@ -1346,8 +1337,6 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			connection_failed(execution, c, NULL);
 		else
 		{
-			if ((occurred & WL_SOCKET_READABLE) && ShardexecNodeResponseTimeout > 0)
-				c->lastInput = GetCurrentTimestamp();
 			flush_connection(execution, c);
 			process_connection(execution, c);
 		}
@@ -1391,11 +1380,23 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			}
 		}
 	}
-	pfree(wanted);
-	pfree(events);
-
 	nfired = WaitEventSetWait(execution->waitSet, timeout, execution->firedEvents,
 							  execution->nconnections + 2, PG_WAIT_EXTENSION);
+	if (ShardexecNodeResponseTimeout > 0)
+	{
+		ConnectionExecution **ready = palloc(sizeof(ConnectionExecution *) * (nfired + 1));
+		int			nready = 0;
+
+		for (i = 0; i < nfired; i++)
+		{
+			if (execution->firedEvents[i].events & WL_SOCKET_MASK)
+				ready[nready++] = (ConnectionExecution *) execution->firedEvents[i].user_data;
+		}
+		note_silence(execution, wanted, nwanted, waitStart, ready, nready);
+		pfree(ready);
+	}
+	pfree(wanted);
+	pfree(events);
 
 	execution->processing = true;
 	for (i = 0; i < nfired; i++)
@@ -1416,8 +1417,6 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			connection_failed(execution, c, NULL);
 			continue;
 		}
-		if ((event->events & WL_SOCKET_READABLE) && ShardexecNodeResponseTimeout > 0)
-			c->lastInput = GetCurrentTimestamp();
 		flush_connection(execution, c);
 		process_connection(execution, c);
 	}
@@ -1435,6 +1434,48 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		error_context_stack = waiting.previous;
+	}
+}
+
+/*
+ * note_silence accounts, for shardexec.node_response_timeout, a wait that
+ * began at waitStart for the n connections wanted: those in ready (nready)
+ * had something (input, or room to send) and start afresh; the others
+ * were silent for the whole wait.  A connection silent for the timeout in
+ * all is taken for lost: the statement fails, or its units are sent
+ * again.  Time not blocked here (the merge, the client between two
+ * FETCHes) never counts.
+ */
+static void
+note_silence(DistributedExecution *execution, ConnectionExecution **wanted, int n,
+			 TimestampTz waitStart, ConnectionExecution **ready, int nready)
+{
+	long		waited = TimestampDifferenceMilliseconds(waitStart, GetCurrentTimestamp());
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		ConnectionExecution *c = wanted[i];
+		bool		heard = false;
+
+		for (j = 0; j < nready && !heard; j++)
+			heard = (ready[j] == c);
+		if (heard)
+			c->silentMs = 0;
+		else
+			c->silentMs += waited;
+	}
+	for (i = 0; i < n; i++)
+	{
+		ConnectionExecution *c = wanted[i];
+
+		if (c->active && c->silentMs >= ShardexecNodeResponseTimeout)
+		{
+			c->timedOut = true;
+			connection_failed(execution, c, NULL);
+			return;
+		}
 	}
 }
 
@@ -1842,6 +1883,9 @@ stop_after_failure(DistributedExecution *execution, ConnectionExecution *c, bool
 			drain.conn = c->conn;
 			drain.owner = c->claim->connection;
 			drain.nodeName = c->node->nodeName;
+			/* a node that is slow rather than gone would go on with it */
+			if (c->timedOut)
+				CancelRemoteQuery(c->conn);
 			if (lost || !CleanUpConnections(&drain, 1, ConnectionCleanupTimeout()))
 			{
 				DiscardNodeConnection(c->claim->connection);
@@ -1951,6 +1995,8 @@ retry_connection(DistributedExecution *execution, ConnectionExecution *c, PGresu
 
 	/* forget the lost session and what its unfinished units received */
 	SetConnectionClaimBusy(c->claim, false);
+	if (c->timedOut)
+		CancelRemoteQuery(connection->conn);
 	DiscardNodeConnection(connection);
 	ReleaseConnectionClaim(c->claim);
 	c->conn = NULL;

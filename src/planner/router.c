@@ -614,11 +614,27 @@ analyze_jointree(Node *node, Query *query, RouterContext *context, Relids *nulla
 }
 
 /*
+ * collation_keeps_shards says whether a comparison with member's
+ * distribution column under input collation inputcollid finds equal only
+ * values that the column's own collation hashes alike (so lie in one
+ * shard): any deterministic collation (equal means the same bytes), or
+ * the column's own.  A nondeterministic one (case-insensitive, say) may
+ * find equal values that lie in different shards.
+ */
+static bool
+collation_keeps_shards(RteMember *member, Oid inputcollid)
+{
+	return !OidIsValid(inputcollid) || inputcollid == member->entry->distCollation ||
+		get_collation_isdeterministic(inputcollid);
+}
+
+/*
  * pin_for_value returns the ShardPin for "distribution column = value"
- * of member, or NULL if value cannot choose a shard.
+ * of member (compared under inputcollid), or NULL if value cannot choose
+ * a shard.
  */
 static ShardPin *
-pin_for_value(RteMember *member, Oid opno, Node *value)
+pin_for_value(RteMember *member, Oid opno, Oid inputcollid, Node *value)
 {
 	TypeCacheEntry *typentry;
 	Oid			valueType;
@@ -633,7 +649,8 @@ pin_for_value(RteMember *member, Oid opno, Node *value)
 
 	typentry = lookup_type_cache(member->entry->distType, TYPECACHE_HASH_OPFAMILY);
 	if (!OidIsValid(typentry->hash_opf) ||
-		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber)
+		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber ||
+		!collation_keeps_shards(member, inputcollid))
 		return NULL;
 	valueType = exprType(value);
 	hashFunction = get_opfamily_proc(typentry->hash_opf, valueType, valueType,
@@ -687,7 +704,9 @@ analyze_quals(Node *quals, RouterContext *context, Relids nullable, bool outerJo
 														 TYPECACHE_HASH_OPFAMILY);
 
 			if (!OidIsValid(typentry->hash_opf) ||
-				get_op_opfamily_strategy(op->opno, typentry->hash_opf) != HTEqualStrategyNumber)
+				get_op_opfamily_strategy(op->opno, typentry->hash_opf) != HTEqualStrategyNumber ||
+				!collation_keeps_shards(lm, op->inputcollid) ||
+				!collation_keeps_shards(list_nth(context->members, rmember), op->inputcollid))
 				continue;
 
 			if (leftOuter && rightOuter)
@@ -723,7 +742,7 @@ analyze_quals(Node *quals, RouterContext *context, Relids nullable, bool outerJo
 
 			if (outerJoinOn)
 				continue;	/* restricts only null-extended matches */
-			pin = pin_for_value(member, op->opno, m == lmember ? right : left);
+			pin = pin_for_value(member, op->opno, op->inputcollid, m == lmember ? right : left);
 			if (pin != NULL)
 				member->pins = lappend(member->pins, pin);
 		}
@@ -736,7 +755,8 @@ analyze_quals(Node *quals, RouterContext *context, Relids nullable, bool outerJo
  * cannot choose a shard (the operator is not the hash equality, a NULL).
  */
 static int
-const_shard_index(RteMember *member, Oid opno, Oid valueType, Datum value, bool isnull)
+const_shard_index(RteMember *member, Oid opno, Oid inputcollid, Oid valueType,
+				  Datum value, bool isnull)
 {
 	TypeCacheEntry *typentry = lookup_type_cache(member->entry->distType,
 												 TYPECACHE_HASH_OPFAMILY);
@@ -744,7 +764,8 @@ const_shard_index(RteMember *member, Oid opno, Oid valueType, Datum value, bool 
 	ShardPin	pin;
 
 	if (isnull || !OidIsValid(typentry->hash_opf) ||
-		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber)
+		get_op_opfamily_strategy(opno, typentry->hash_opf) != HTEqualStrategyNumber ||
+		!collation_keeps_shards(member, inputcollid))
 		return -1;
 	hashFunction = get_opfamily_proc(typentry->hash_opf, valueType, valueType,
 									 HASHSTANDARD_PROC);
@@ -832,7 +853,7 @@ shard_set_for_clause(Node *clause, RouterContext *context, int *member)
 			((RteMember *) list_nth(context->members, m))->query !=
 			linitial(context->queryStack))
 			return NIL;
-		index = const_shard_index(list_nth(context->members, m), op->opno,
+		index = const_shard_index(list_nth(context->members, m), op->opno, op->inputcollid,
 								  ((Const *) value)->consttype,
 								  ((Const *) value)->constvalue,
 								  ((Const *) value)->constisnull);
@@ -896,7 +917,7 @@ shard_set_for_clause(Node *clause, RouterContext *context, int *member)
 					return NIL;
 				if (((Const *) element)->constisnull)
 					continue;
-				index = const_shard_index(list_nth(context->members, m), saop->opno,
+				index = const_shard_index(list_nth(context->members, m), saop->opno, saop->inputcollid,
 										  ((Const *) element)->consttype,
 										  ((Const *) element)->constvalue, false);
 				if (index < 0)
@@ -920,7 +941,7 @@ shard_set_for_clause(Node *clause, RouterContext *context, int *member)
 
 			if (nulls[i])
 				continue;
-			index = const_shard_index(list_nth(context->members, m), saop->opno,
+			index = const_shard_index(list_nth(context->members, m), saop->opno, saop->inputcollid,
 									  ARR_ELEMTYPE(arr), elements[i], false);
 			if (index < 0)
 				return NIL;

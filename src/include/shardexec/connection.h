@@ -89,7 +89,8 @@ typedef struct NodeConnection
 
 	/* waits on this connection alone: see WaitForNodeConnection */
 	struct WaitEventSet *waitSet;
-	uint32		waitEvents;		/* the socket's events in waitSet */
+	pgsocket	waitSocket;		/* the socket in waitSet */
+	uint32		waitEvents;		/* its events in waitSet */
 } NodeConnection;
 
 /*
