@@ -81,7 +81,7 @@ typedef struct LibpqCancelHead
 	int			be_key;
 } LibpqCancelHead;
 
-static void wait_for_input(PGconn *conn, const char *nodeName);
+static bool wait_for_input(PGconn *conn, const char *nodeName, long silenceMs);
 static void waiting_for_node_context(void *arg);
 static bool cancel_target_checked(PGconn *conn, const LibpqCancelHead *head);
 static bool send_cancel_request(const LibpqCancelHead *head, char *errbuf, int errbufsize);
@@ -117,10 +117,11 @@ SendRemoteQuery(PGconn *conn, const char *nodeName, const char *sql,
 
 /*
  * wait_for_input waits until a result can be read from conn without
- * blocking, processing interrupts meanwhile.
+ * blocking, processing interrupts meanwhile; with silenceMs >= 0, for at
+ * most that long without receiving anything (returns false then).
  */
-static void
-wait_for_input(PGconn *conn, const char *nodeName)
+static bool
+wait_for_input(PGconn *conn, const char *nodeName, long silenceMs)
 {
 	while (PQisBusy(conn))
 	{
@@ -134,7 +135,20 @@ wait_for_input(PGconn *conn, const char *nodeName)
 		waiting.arg = (void *) nodeName;
 		waiting.previous = error_context_stack;
 		error_context_stack = &waiting;
-		(void) WaitForSockets(1, &sock, &events, &occurred, -1L);
+		if (silenceMs >= 0)
+		{
+			TimestampTz start = GetCurrentTimestamp();
+
+			(void) WaitForSockets(1, &sock, &events, &occurred, silenceMs);
+			if (occurred == 0 &&
+				TimestampDifferenceExceeds(start, GetCurrentTimestamp(), (int) silenceMs))
+			{
+				error_context_stack = waiting.previous;
+				return false;
+			}
+		}
+		else
+			(void) WaitForSockets(1, &sock, &events, &occurred, -1L);
 		error_context_stack = waiting.previous;
 		if (occurred & WL_SOCKET_READABLE)
 		{
@@ -145,6 +159,7 @@ wait_for_input(PGconn *conn, const char *nodeName)
 						 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 		}
 	}
+	return true;
 }
 
 /*
@@ -164,8 +179,20 @@ waiting_for_node_context(void *arg)
 PGresult *
 GetRemoteResult(PGconn *conn, const char *nodeName)
 {
-	wait_for_input(conn, nodeName);
+	(void) wait_for_input(conn, nodeName, -1);
 	return PQgetResult(conn);
+}
+
+/*
+ * GetRemoteResultWithin is GetRemoteResult, but a node that sends nothing
+ * for silenceMs (> 0) sets *timedOut and gives NULL.
+ */
+PGresult *
+GetRemoteResultWithin(PGconn *conn, const char *nodeName, long silenceMs,
+					  bool *timedOut)
+{
+	*timedOut = !wait_for_input(conn, nodeName, silenceMs);
+	return *timedOut ? NULL : PQgetResult(conn);
 }
 
 /*

@@ -870,6 +870,7 @@ prepare_statement(DistributedExecution *execution, ConnectionExecution *c,
 	char		name[64];
 	PGresult   *res;
 	PGresult   *failure = NULL;
+	bool		timedOut = false;
 
 	snprintf(name, sizeof(name), "shardexec_%d", number);
 	(void) PQsetnonblocking(c->conn, 0);
@@ -879,12 +880,24 @@ prepare_statement(DistributedExecution *execution, ConnectionExecution *c,
 		ForgetPreparedStatement(c->claim->connection, number);
 		execution_failed(execution, c, u, NULL);
 	}
-	while ((res = GetRemoteResult(c->conn, c->node->nodeName)) != NULL)
+	/* a frozen node: shardexec.node_response_timeout bounds this wait too */
+	while ((res = ShardexecNodeResponseTimeout > 0 ?
+			GetRemoteResultWithin(c->conn, c->node->nodeName,
+								  ShardexecNodeResponseTimeout, &timedOut) :
+			GetRemoteResult(c->conn, c->node->nodeName)) != NULL)
 	{
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && failure == NULL)
 			failure = res;
 		else
 			PQclear(res);
+	}
+	if (timedOut)
+	{
+		if (failure != NULL)
+			PQclear(failure);
+		ForgetPreparedStatement(c->claim->connection, number);
+		c->timedOut = true;
+		execution_failed(execution, c, u, NULL);
 	}
 	(void) PQsetnonblocking(c->conn, 1);
 	if (failure != NULL)

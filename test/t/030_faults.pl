@@ -640,6 +640,23 @@ if (wanted('response-timeout'))
 	is(session_value($s, 'SELECT count(*) FROM items'), scalar(keys %expected_rows),
 		"$label: after SIGCONT, the next statement works");
 	is(pool($s), $before, "$label: the session has the connections it had before");
+
+	# a router statement with a parameter, prepared on node2's session for
+	# the first time: that wait is bounded too
+	my $id2 = query_value($coord, q{
+		SELECT min(id) FROM items
+		 WHERE shardexec.shard_id_for_value('items', id) IN
+		       (SELECT shard_id FROM shardexec.shards
+		         WHERE table_name = 'items'::regclass AND node_name = 'node2')});
+	session_value($s, 'PREPARE by_id(bigint) AS SELECT count(*) FROM items WHERE id = $1');
+	freeze(shardexec_backends($node2));
+	$s->{stderr} = '';
+	$s->query("EXECUTE by_id($id2)");
+	like($s->{stderr}, qr/ERROR:  node "node2" did not answer within 1000 ms/,
+		"$label: also while the node prepares a router statement");
+	thaw();
+	is(session_value($s, "EXECUTE by_id($id2)"), '1',
+		"$label: after SIGCONT, the router statement works");
 	$s->quit;
 }
 

@@ -205,6 +205,8 @@ extern int	ResolvePreparedTransactions(bool wait);
 extern void SendRemoteQuery(PGconn *conn, const char *nodeName, const char *sql,
 							int nParams, const char *const *paramValues);
 extern PGresult *GetRemoteResult(PGconn *conn, const char *nodeName);
+extern PGresult *GetRemoteResultWithin(PGconn *conn, const char *nodeName,
+									   long silenceMs, bool *timedOut);
 extern PGresult *ExecuteRemoteQuery(PGconn *conn, const char *nodeName,
 									const char *sql, int nParams,
 									const char *const *paramValues,
