@@ -291,6 +291,8 @@ static bool unit_next_row(DistributedExecution *execution, UnitExecution *u);
 static bool unit_exhausted(UnitExecution *u);
 static void wait_for_io(DistributedExecution *execution, long timeout);
 static void waiting_error_context(void *arg);
+static void serve_connection(DistributedExecution *execution, ConnectionExecution *c,
+							 uint32 occurred);
 static void note_silence(DistributedExecution *execution, ConnectionExecution **wanted,
 						 int n, TimestampTz waitStart, ConnectionExecution **ready,
 						 int nready);
@@ -1346,13 +1348,7 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		if (occurred == 0)
 			return;
 		execution->processing = true;
-		if ((occurred & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
-			connection_failed(execution, c, NULL);
-		else
-		{
-			flush_connection(execution, c);
-			process_connection(execution, c);
-		}
+		serve_connection(execution, c, occurred);
 		execution->processing = false;
 		return;
 	}
@@ -1423,15 +1419,8 @@ wait_for_io(DistributedExecution *execution, long timeout)
 			continue;
 		}
 		c = (ConnectionExecution *) event->user_data;
-		if (c == NULL || !c->active)
-			continue;
-		if ((event->events & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
-		{
-			connection_failed(execution, c, NULL);
-			continue;
-		}
-		flush_connection(execution, c);
-		process_connection(execution, c);
+		if (c != NULL && c->active)
+			serve_connection(execution, c, event->events);
 	}
 	execution->processing = false;
 
@@ -1448,6 +1437,23 @@ wait_for_io(DistributedExecution *execution, long timeout)
 		CHECK_FOR_INTERRUPTS();
 		error_context_stack = waiting.previous;
 	}
+}
+
+/*
+ * serve_connection reads what came on c (occurred: its socket's ready
+ * events) and sends what it still has to send, then processes its
+ * results.
+ */
+static void
+serve_connection(DistributedExecution *execution, ConnectionExecution *c, uint32 occurred)
+{
+	if ((occurred & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
+	{
+		connection_failed(execution, c, NULL);
+		return;
+	}
+	flush_connection(execution, c);
+	process_connection(execution, c);
 }
 
 /*
@@ -1770,8 +1776,6 @@ execution_failed(DistributedExecution *execution, ConnectionExecution *c,
 	bool		lost;
 	char	   *message;
 
-	execution->failed = true;
-	execution->processing = false;
 	lost = c->timedOut || PQstatus(c->conn) != CONNECTION_OK ||
 		(res != NULL && PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL);
 	message = failure_message(c, res);

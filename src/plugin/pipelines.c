@@ -193,6 +193,9 @@ typedef struct PluginCallFrame
 static HTAB *hostStats = NULL;
 static HTAB *hostLists = NULL;
 
+static void for_each_subscriber(PluginCallback callback, bool innermostFirst,
+								void (*call) (ActivePlugin *plugin, void *arg), void *arg);
+static void call_execute_statement(ActivePlugin *plugin, void *arg);
 static void push_plugin_frame(PluginCallFrame *frame, ActivePlugin *plugin,
 							  PluginCallback callback);
 static void plugin_error_context(void *arg);
@@ -254,6 +257,41 @@ static inline void
 pop_plugin_frame(PluginCallFrame *frame)
 {
 	error_context_stack = frame->callback.previous;
+}
+
+/*
+ * for_each_subscriber calls call(plugin, arg) for every active plugin that
+ * subscribes to callback, in chain order (innermostFirst: the reverse),
+ * each under the error context that names it.
+ */
+static void
+for_each_subscriber(PluginCallback callback, bool innermostFirst,
+					void (*call) (ActivePlugin *plugin, void *arg), void *arg)
+{
+	PluginChain *chain = CurrentPluginChain;
+	int			n = chain != NULL ? chain->nsubscribers[callback] : 0;
+	int			i;
+
+	if (n == 0)
+		return;
+	PluginCallDepth++;
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			ActivePlugin *plugin = chain->subscribers[callback][innermostFirst ? n - 1 - i : i];
+			PluginCallFrame frame;
+
+			push_plugin_frame(&frame, plugin, callback);
+			call(plugin, arg);
+			pop_plugin_frame(&frame);
+		}
+	}
+	PG_FINALLY();
+	{
+		PluginCallDepth--;
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -1169,34 +1207,30 @@ PrimaryHostIndex(const ShardexecHostList *list)
 /*
  * notify_host_change runs the host_list_changed pipeline.
  */
+/* the arguments of a host_list_changed call */
+typedef struct HostChangeCall
+{
+	const ShardexecHostList *list;
+	const ShardexecHost *host;
+	ShardexecHostChange change;
+} HostChangeCall;
+
+static void
+call_host_list_changed(ActivePlugin *plugin, void *arg)
+{
+	HostChangeCall *call = (HostChangeCall *) arg;
+
+	plugin->plugin.routine->host_list_changed(&plugin->plugin, call->list, call->host,
+											  call->change);
+}
+
 static void
 notify_host_change(const ShardexecHostList *list, const ShardexecHost *host,
 				   ShardexecHostChange change)
 {
-	PluginChain *chain = CurrentPluginChain;
-	int			n = chain != NULL ? chain->nsubscribers[PLUGIN_CB_HOST_LIST_CHANGED] : 0;
-	int			i;
+	HostChangeCall call = {list, host, change};
 
-	if (n == 0)
-		return;
-	PluginCallDepth++;
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			ActivePlugin *plugin = chain->subscribers[PLUGIN_CB_HOST_LIST_CHANGED][i];
-			PluginCallFrame frame;
-
-			push_plugin_frame(&frame, plugin, PLUGIN_CB_HOST_LIST_CHANGED);
-			plugin->plugin.routine->host_list_changed(&plugin->plugin, list, host, change);
-			pop_plugin_frame(&frame);
-		}
-	}
-	PG_FINALLY();
-	{
-		PluginCallDepth--;
-	}
-	PG_END_TRY();
+	for_each_subscriber(PLUGIN_CB_HOST_LIST_CHANGED, false, call_host_list_changed, &call);
 }
 
 /*
@@ -1346,6 +1380,25 @@ PluginReaderRoute(ShardexecNode *node)
 	return 0;
 }
 
+/* the votes of connection_changed */
+typedef struct ConnectionVote
+{
+	const ShardexecConnectionChange *change;
+	ShardexecOldConnectionAction action;	/* KEEP from anyone wins */
+} ConnectionVote;
+
+static void
+call_connection_changed(ActivePlugin *plugin, void *arg)
+{
+	ConnectionVote *vote = (ConnectionVote *) arg;
+	ShardexecOldConnectionAction action;
+
+	action = plugin->plugin.routine->connection_changed(&plugin->plugin, vote->change);
+	if (action == SHARDEXEC_CONNECTION_KEEP ||
+		(action == SHARDEXEC_CONNECTION_CLOSE && vote->action == SHARDEXEC_CONNECTION_NO_OPINION))
+		vote->action = action;
+}
+
 /*
  * PluginConnectionOutdated says whether conn, an idle pooled connection
  * of nodeName on route (0: primary, 1: replicas), should be replaced
@@ -1359,11 +1412,9 @@ PluginConnectionOutdated(PGconn *conn, const char *nodeName, int32 route)
 	ShardexecNode *node = LookupNodeByName(nodeName, true);
 	ShardexecHostList *list;
 	ShardexecConnectionChange change;
-	ShardexecOldConnectionAction action = SHARDEXEC_CONNECTION_NO_OPINION;
+	ConnectionVote vote;
 	const char *port;
-	PluginChain *chain;
 	ConnectionTag *tag;
-	int			n;
 	int			i;
 
 	if (node == NULL || PQhost(conn) == NULL)
@@ -1391,32 +1442,11 @@ PluginConnectionOutdated(PGconn *conn, const char *nodeName, int32 route)
 	else
 		return false;
 
-	chain = CurrentPluginChain;
-	n = chain != NULL ? chain->nsubscribers[PLUGIN_CB_CONNECTION_CHANGED] : 0;
-	PluginCallDepth++;
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			ActivePlugin *plugin = chain->subscribers[PLUGIN_CB_CONNECTION_CHANGED][i];
-			PluginCallFrame frame;
-			ShardexecOldConnectionAction vote;
+	vote.change = &change;
+	vote.action = SHARDEXEC_CONNECTION_NO_OPINION;
+	for_each_subscriber(PLUGIN_CB_CONNECTION_CHANGED, false, call_connection_changed, &vote);
 
-			push_plugin_frame(&frame, plugin, PLUGIN_CB_CONNECTION_CHANGED);
-			vote = plugin->plugin.routine->connection_changed(&plugin->plugin, &change);
-			pop_plugin_frame(&frame);
-			if (vote == SHARDEXEC_CONNECTION_KEEP ||
-				(vote == SHARDEXEC_CONNECTION_CLOSE && action == SHARDEXEC_CONNECTION_NO_OPINION))
-				action = vote;
-		}
-	}
-	PG_FINALLY();
-	{
-		PluginCallDepth--;
-	}
-	PG_END_TRY();
-
-	if (action == SHARDEXEC_CONNECTION_KEEP)
+	if (vote.action == SHARDEXEC_CONNECTION_KEEP)
 		return false;
 	elog(DEBUG1, "shardexec: replacing a connection to node \"%s\" at %s:%d: %s",
 		 node->nodeName, change.old_host, change.old_port, change.reason);
@@ -1440,8 +1470,6 @@ PluginBeginExecutionSlow(List *units)
 	PluginChain *chain = CurrentPluginChain;
 	PluginExecution *execution = palloc0(sizeof(PluginExecution));
 	ListCell   *lc;
-	int			n;
-	int			i;
 
 	execution->nunits = list_length(units);
 	execution->statement.nunits = execution->nunits;
@@ -1454,28 +1482,8 @@ PluginBeginExecutionSlow(List *units)
 	execution->statement.in_transaction_block = IsTransactionBlock();
 	execution->statement.transaction_read_only = XactReadOnly;
 
-	n = chain != NULL ? chain->nsubscribers[PLUGIN_CB_EXECUTE_STATEMENT] : 0;
-	if (n > 0)
-	{
-		PluginCallDepth++;
-		PG_TRY();
-		{
-			for (i = 0; i < n; i++)
-			{
-				ActivePlugin *plugin = chain->subscribers[PLUGIN_CB_EXECUTE_STATEMENT][i];
-				PluginCallFrame frame;
-
-				push_plugin_frame(&frame, plugin, PLUGIN_CB_EXECUTE_STATEMENT);
-				plugin->plugin.routine->execute_statement(&plugin->plugin, &execution->statement);
-				pop_plugin_frame(&frame);
-			}
-		}
-		PG_FINALLY();
-		{
-			PluginCallDepth--;
-		}
-		PG_END_TRY();
-	}
+	for_each_subscriber(PLUGIN_CB_EXECUTE_STATEMENT, false, call_execute_statement,
+						&execution->statement);
 	/* only what only reads may go to replicas */
 	execution->useReplicas = execution->statement.use_replicas &&
 		execution->statement.read_only;
@@ -1512,6 +1520,24 @@ PluginRouteConnections(PluginExecution *execution)
 	PluginRouting = (execution != NULL && execution->useReplicas) ? execution : NULL;
 }
 
+static void
+call_execute_statement(ActivePlugin *plugin, void *arg)
+{
+	plugin->plugin.routine->execute_statement(&plugin->plugin, (ShardexecStatementInfo *) arg);
+}
+
+static void
+call_execute_begin(ActivePlugin *plugin, void *arg)
+{
+	plugin->plugin.routine->execute_begin(&plugin->plugin, (ShardexecUnitInfo *) arg);
+}
+
+static void
+call_execute_end(ActivePlugin *plugin, void *arg)
+{
+	plugin->plugin.routine->execute_end(&plugin->plugin, (ShardexecUnitInfo *) arg);
+}
+
 /*
  * run_unit_callbacks runs execute_begin (outermost first) or execute_end
  * (innermost first) for unit.
@@ -1519,34 +1545,10 @@ PluginRouteConnections(PluginExecution *execution)
 static void
 run_unit_callbacks(ShardexecUnitInfo *unit, PluginCallback callback)
 {
-	PluginChain *chain = CurrentPluginChain;
-	int			n = chain != NULL ? chain->nsubscribers[callback] : 0;
-	int			i;
-
-	if (n == 0)
-		return;
-	PluginCallDepth++;
-	PG_TRY();
-	{
-		for (i = 0; i < n; i++)
-		{
-			ActivePlugin *plugin = chain->subscribers[callback][callback == PLUGIN_CB_EXECUTE_END ?
-																n - 1 - i : i];
-			PluginCallFrame frame;
-
-			push_plugin_frame(&frame, plugin, callback);
-			if (callback == PLUGIN_CB_EXECUTE_BEGIN)
-				plugin->plugin.routine->execute_begin(&plugin->plugin, unit);
-			else
-				plugin->plugin.routine->execute_end(&plugin->plugin, unit);
-			pop_plugin_frame(&frame);
-		}
-	}
-	PG_FINALLY();
-	{
-		PluginCallDepth--;
-	}
-	PG_END_TRY();
+	if (callback == PLUGIN_CB_EXECUTE_BEGIN)
+		for_each_subscriber(callback, false, call_execute_begin, unit);
+	else
+		for_each_subscriber(callback, true, call_execute_end, unit);
 }
 
 /*
